@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# install-deps.sh: installs from Debian's packages what ConMgr's build, tests and demo need and a fresh machine lacks.
+set -euo pipefail
+
+missing=()
+need() { # need COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 || [ -x "$1" ] || missing+=("$2")
+}
+
+need /usr/lib/postgresql/15/bin/initdb postgresql-15
+need /usr/lib/postgresql/15/bin/pg_basebackup postgresql-15
+need runuser util-linux
+need setsid util-linux
+need ip iproute2
+need iptables iptables
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps.sh: missing packages ${missing[*]}; run as root to install them" >&2
+    exit 1
+  fi
+  echo "install-deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v dotnet >/dev/null 2>&1 || { echo "install-deps.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }

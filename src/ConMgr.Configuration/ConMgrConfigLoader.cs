@@ -1,0 +1,232 @@
+// ConMgrConfigLoader.cs: reads conmgr.conf into ConMgrSettings, rejecting anything the seed does not allow.
+using System.Collections.Frozen;
+using System.Text.RegularExpressions;
+
+namespace ConMgr.Configuration;
+
+/// <summary>The result of a successful load.</summary>
+/// <param name="Settings">The typed settings.</param>
+/// <param name="Warnings">Problems that do not stop conmgr but that the operator should see.</param>
+/// <param name="Values">Every parameter set in the file, as written (for reload's change report).</param>
+public sealed record ConfigLoadResult(
+    ConMgrSettings Settings,
+    IReadOnlyList<string> Warnings,
+    IReadOnlyDictionary<string, string> Values);
+
+/// <summary>
+/// Loads conmgr.conf. Every error is a <see cref="ConfigException"/> naming file, line and parameter;
+/// on error conmgr does not start (and a reload keeps the previous settings).
+/// </summary>
+public static partial class ConMgrConfigLoader
+{
+    public const string FileName = "conmgr.conf";
+
+    /// <summary>Instance numbers run from 0 to this value inclusive.</summary>
+    public const int MaxInstanceNumber = 999;
+
+    private static readonly FrozenDictionary<string, MessageLevel> Levels = new Dictionary<string, MessageLevel>
+    {
+        ["DEBUG"] = MessageLevel.Debug,
+        ["INFO"] = MessageLevel.Info,
+        ["NOTICE"] = MessageLevel.Notice,
+        ["WARNING"] = MessageLevel.Warning,
+        ["ERROR"] = MessageLevel.Error,
+        ["LOG"] = MessageLevel.Log,
+        ["FATAL"] = MessageLevel.Fatal,
+        ["PANIC"] = MessageLevel.Panic,
+    }.ToFrozenDictionary();
+
+    private static readonly FrozenDictionary<string, SyslogFacility> Facilities =
+        Enumerable.Range(0, 8).ToFrozenDictionary(i => $"LOCAL{i}", i => (SyslogFacility)((int)SyslogFacility.Local0 + i));
+
+    /// <summary>The scalar parameters: name, then how a value is applied to the settings.</summary>
+    private static readonly FrozenDictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>> Scalars =
+        new Dictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>>
+        {
+            ["port"] = (s, e, f) => s with { Port = ValueParsers.Number(e, f, 1, 65535) },
+            ["heartbeat_interval"] = (s, e, f) => s with { HeartbeatInterval = ValueParsers.Time(e, f) },
+            ["heartbeat_timeout"] = (s, e, f) => s with { HeartbeatTimeout = ValueParsers.Time(e, f) },
+            ["heartbeat_connect_interval"] = (s, e, f) => s with { HeartbeatConnectInterval = ValueParsers.Time(e, f) },
+            ["heartbeat_connect_timeout"] = (s, e, f) => s with { HeartbeatConnectTimeout = ValueParsers.Time(e, f) },
+            ["log_destination"] = (s, e, f) => s with { LogDestination = ValueParsers.LogDestination(e, f) },
+            ["syslog_facility"] = (s, e, f) => s with { SyslogFacility = ValueParsers.Enum(e, f, Facilities) },
+            ["syslog_ident"] = (s, e, f) => s with { SyslogIdent = ValueParsers.Text(e, f, 64) },
+            ["log_min_messages"] = (s, e, f) => s with { LogMinMessages = ValueParsers.Enum(e, f, Levels) },
+            ["max_connections"] = (s, e, f) => s with { MaxConnections = ValueParsers.Number(e, f, 0, int.MaxValue) },
+            ["listen_addresses"] = (s, e, f) => s with { ListenAddresses = ValueParsers.ListenAddresses(e, f) },
+            ["read_write_port"] = (s, e, f) => s with { ReadWritePort = ValueParsers.Number(e, f, 0, 65535) },
+            ["read_only_port"] = (s, e, f) => s with { ReadOnlyPort = ValueParsers.Number(e, f, 0, 65535) },
+            ["http_port"] = (s, e, f) => s with { HttpPort = ValueParsers.Number(e, f, 0, 65535) },
+        }.ToFrozenDictionary();
+
+    /// <summary>Loads <c>conmgr.conf</c> from a conmgr directory.</summary>
+    public static ConfigLoadResult LoadDirectory(string directory) => LoadFile(Path.Combine(directory, FileName));
+
+    public static ConfigLoadResult LoadFile(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException(path, 0, null, $"could not read configuration file: {ex.Message}");
+        }
+
+        return Load(text, path);
+    }
+
+    /// <summary>Parses and types <paramref name="text"/>; <paramref name="file"/> is only used in messages.</summary>
+    public static ConfigLoadResult Load(string text, string file)
+    {
+        var entries = ConfigFileSyntax.Parse(text, file);
+        var settings = new ConMgrSettings();
+        var seen = new Dictionary<string, ConfigEntry>(StringComparer.Ordinal);
+        var instances = new SortedDictionary<int, InstanceDraft>();
+        foreach (var entry in entries)
+        {
+            if (seen.TryGetValue(entry.Name, out var first))
+            {
+                throw new ConfigException(file, entry.Line, entry.Name, $"is set more than once (first on line {first.Line})");
+            }
+
+            seen[entry.Name] = entry;
+            if (Scalars.TryGetValue(entry.Name, out var apply))
+            {
+                settings = apply(settings, entry, file);
+            }
+            else if (NumberedParameter().Match(entry.Name) is { Success: true } numbered)
+            {
+                ApplyNumbered(instances, numbered.Groups[1].Value, numbered.Groups[2].Value, entry, file);
+            }
+            else
+            {
+                throw new ConfigException(file, entry.Line, entry.Name, "unrecognized configuration parameter");
+            }
+        }
+
+        settings = settings with { Instances = BuildInstances(instances, file) };
+        CheckPortsDiffer(settings, seen, file);
+        return new ConfigLoadResult(
+            settings,
+            CollectWarnings(settings),
+            seen.ToFrozenDictionary(p => p.Key, p => p.Value.Value, StringComparer.Ordinal));
+    }
+
+    private static void ApplyNumbered(SortedDictionary<int, InstanceDraft> instances, string prefix, string digits, ConfigEntry entry, string file)
+    {
+        if ((digits.Length > 1 && digits[0] == '0') || digits.Length > 3)
+        {
+            throw new ConfigException(file, entry.Line, entry.Name, $"invalid instance number \"{digits}\": use 0 to {MaxInstanceNumber} without leading zeros");
+        }
+
+        var number = int.Parse(digits, System.Globalization.CultureInfo.InvariantCulture);
+        if (!instances.TryGetValue(number, out var draft))
+        {
+            draft = new InstanceDraft(entry.Line);
+            instances[number] = draft;
+        }
+
+        switch (prefix)
+        {
+            case "backend_host":
+                draft.Host = ValueParsers.HostName(entry, file);
+                break;
+            case "backend_hostaddr":
+                draft.HostAddr = ValueParsers.IpAddress(entry, file);
+                break;
+            case "backend_port":
+                draft.Port = ValueParsers.Number(entry, file, 1, 65535);
+                break;
+            default:
+                draft.WatchdogPort = ValueParsers.Number(entry, file, 1, 65535);
+                break;
+        }
+    }
+
+    private static List<InstanceSettings> BuildInstances(SortedDictionary<int, InstanceDraft> drafts, string file)
+    {
+        var result = new List<InstanceSettings>(drafts.Count);
+        foreach (var (number, draft) in drafts)
+        {
+            if (draft.Host is null && draft.HostAddr is null)
+            {
+                throw new ConfigException(
+                    file,
+                    draft.FirstLine,
+                    $"backend_host{number}",
+                    $"instance {number} has no host: set backend_host{number} or backend_hostaddr{number}");
+            }
+
+            result.Add(new InstanceSettings(
+                number,
+                draft.Host,
+                draft.HostAddr,
+                draft.Port ?? ConMgrSettings.DefaultBackendPort,
+                draft.WatchdogPort ?? ConMgrSettings.DefaultWatchdogPort));
+        }
+
+        return result;
+    }
+
+    /// <summary>conmgr's own listening ports must not collide with each other.</summary>
+    private static void CheckPortsDiffer(ConMgrSettings settings, Dictionary<string, ConfigEntry> seen, string file)
+    {
+        var ports = new (string Name, int Port)[]
+        {
+            ("port", settings.Port),
+            ("read_write_port", settings.ReadWritePort),
+            ("read_only_port", settings.ReadOnlyPort),
+            ("http_port", settings.HttpPort),
+        };
+        for (var i = 1; i < ports.Length; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (ports[i].Port != 0 && ports[i].Port == ports[j].Port)
+                {
+                    var line = seen.TryGetValue(ports[i].Name, out var entry) ? entry.Line : 0;
+                    throw new ConfigException(file, line, ports[i].Name, $"port {ports[i].Port} is already used by \"{ports[j].Name}\"");
+                }
+            }
+        }
+    }
+
+    private static List<string> CollectWarnings(ConMgrSettings settings)
+    {
+        var warnings = new List<string>();
+        if (settings.HeartbeatTimeout <= settings.HeartbeatInterval)
+        {
+            // The seed: no error at load, but heartbeat monitoring will always consider the link abnormal.
+            warnings.Add($"heartbeat_timeout ({Format(settings.HeartbeatTimeout)}) is not greater than heartbeat_interval ({Format(settings.HeartbeatInterval)}): every heartbeat link will be considered down");
+        }
+
+        if (settings.Instances.Count == 0)
+        {
+            warnings.Add("no instance is configured (backend_hostN or backend_hostaddrN): conmgr has nothing to monitor");
+        }
+
+        return warnings;
+    }
+
+    /// <summary>Formats a time the way the configuration accepts it (whole seconds when exact).</summary>
+    public static string Format(TimeSpan time) =>
+        time.Ticks % TimeSpan.TicksPerSecond == 0 ? $"{(long)time.TotalSeconds}s" : $"{(long)time.TotalMilliseconds}ms";
+
+    [GeneratedRegex("^(backend_hostaddr|backend_host|backend_port|watchdog_port)([0-9]+)$")]
+    private static partial Regex NumberedParameter();
+
+    private sealed class InstanceDraft(int firstLine)
+    {
+        public int FirstLine { get; } = firstLine;
+
+        public string? Host { get; set; }
+
+        public string? HostAddr { get; set; }
+
+        public int? Port { get; set; }
+
+        public int? WatchdogPort { get; set; }
+    }
+}

@@ -1,0 +1,56 @@
+// ConMgrSettings.cs: the typed contents of conmgr.conf, with the seed's defaults.
+namespace ConMgr.Configuration;
+
+/// <summary>One monitored instance: the parameters sharing one instance number.</summary>
+public sealed record InstanceSettings(int Number, string? Host, string? HostAddr, int Port, int WatchdogPort)
+{
+    /// <summary>backend_hostaddrN wins over backend_hostN when both are set (seed 2.1.2).</summary>
+    public string Address => HostAddr ?? Host ?? throw new InvalidOperationException("instance without an address");
+
+    /// <summary>True when <see cref="Address"/> needs no name resolution.</summary>
+    public bool IsNumeric => HostAddr is not null || ValueParsers.IsIpLiteral(Address);
+}
+
+/// <summary>Everything conmgr.conf can say. Defaults are those of the seed, then ConMgr's additions.</summary>
+public sealed record ConMgrSettings
+{
+    public const int DefaultPort = 27546;
+    public const int DefaultBackendPort = 27500;
+    public const int DefaultWatchdogPort = 27545;
+
+    public int Port { get; init; } = DefaultPort;
+
+    public IReadOnlyList<InstanceSettings> Instances { get; init; } = [];
+
+    public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan HeartbeatTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    public TimeSpan HeartbeatConnectInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan HeartbeatConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public LogDestinations LogDestination { get; init; } = LogDestinations.Stderr;
+
+    public SyslogFacility SyslogFacility { get; init; } = SyslogFacility.Local0;
+
+    public string SyslogIdent { get; init; } = "conmgr";
+
+    public MessageLevel LogMinMessages { get; init; } = MessageLevel.Warning;
+
+    /// <summary>0 means no limit.</summary>
+    public int MaxConnections { get; init; }
+
+    // Beyond the seed (documented in docs/configuration.md).
+
+    public IReadOnlyList<string> ListenAddresses { get; init; } = ["localhost"];
+
+    /// <summary>Proxy port routed to the primary; 0 = off.</summary>
+    public int ReadWritePort { get; init; }
+
+    /// <summary>Proxy port routed to standbys; 0 = off.</summary>
+    public int ReadOnlyPort { get; init; }
+
+    /// <summary>HTTP status port; 0 = off.</summary>
+    public int HttpPort { get; init; }
+}

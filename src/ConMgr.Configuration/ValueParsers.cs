@@ -1,0 +1,191 @@
+// ValueParsers.cs: typing of raw configuration values (integer, time with units, enum, lists).
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+
+namespace ConMgr.Configuration;
+
+/// <summary>
+/// Converts the text of a <see cref="ConfigEntry"/> into a typed value or throws a
+/// <see cref="ConfigException"/> that names file, line and parameter.
+/// </summary>
+public static partial class ValueParsers
+{
+    /// <summary>Smallest heartbeat-related time accepted when a unit is given.</summary>
+    public static readonly TimeSpan MinTime = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Largest time accepted: PostgreSQL's INT_MAX milliseconds (about 24.8 days).</summary>
+    public static readonly TimeSpan MaxTime = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    public static int Number(ConfigEntry entry, string file, long min, long max)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var text = entry.Value.Trim();
+        if (!DecimalInteger().IsMatch(text)
+            || !long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
+        {
+            throw Invalid(entry, file, "must be a decimal integer");
+        }
+
+        if (value < min || value > max)
+        {
+            throw Invalid(entry, file, $"is outside the valid range ({min} .. {max})");
+        }
+
+        return (int)value;
+    }
+
+    /// <summary>
+    /// A time: a bare integer means seconds (the seed's unit); PostgreSQL units ms, s, min, h, d
+    /// are accepted, with or without a space (<c>500ms</c>, <c>2 s</c>, <c>1min</c>).
+    /// </summary>
+    public static TimeSpan Time(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var match = TimeWithUnit().Match(entry.Value.Trim());
+        if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount))
+        {
+            throw Invalid(entry, file, "must be an integer with an optional unit (ms, s, min, h, d); a bare integer means seconds");
+        }
+
+        var unitMs = match.Groups[2].Value switch
+        {
+            "ms" => 1L,
+            "" or "s" => 1000L,
+            "min" => 60_000L,
+            "h" => 3_600_000L,
+            "d" => 86_400_000L,
+            _ => throw Invalid(entry, file, "unknown unit: valid units are ms, s, min, h and d"),
+        };
+
+        var ms = amount > int.MaxValue ? long.MaxValue : amount * unitMs;
+        if (ms < MinTime.TotalMilliseconds || ms > MaxTime.TotalMilliseconds)
+        {
+            throw Invalid(entry, file, $"is outside the valid range (10ms .. {int.MaxValue}ms)");
+        }
+
+        return TimeSpan.FromMilliseconds(ms);
+    }
+
+    public static TEnum Enum<TEnum>(ConfigEntry entry, string file, IReadOnlyDictionary<string, TEnum> values)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        ArgumentNullException.ThrowIfNull(values);
+        if (values.TryGetValue(entry.Value.Trim().ToUpperInvariant(), out var value))
+        {
+            return value;
+        }
+
+        throw Invalid(entry, file, $"must be one of: {string.Join(", ", values.Keys)}");
+    }
+
+    public static LogDestinations LogDestination(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var result = LogDestinations.None;
+        foreach (var part in entry.Value.Split(',', StringSplitOptions.TrimEntries))
+        {
+            result |= part.ToLowerInvariant() switch
+            {
+                "stderr" => LogDestinations.Stderr,
+                "syslog" => LogDestinations.Syslog,
+                _ => throw Invalid(entry, file, "must be a comma-separated list of: stderr, syslog"),
+            };
+        }
+
+        return result;
+    }
+
+    /// <summary>A non-empty string without control characters, at most <paramref name="maxLength"/> long.</summary>
+    public static string Text(ConfigEntry entry, string file, int maxLength)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        if (entry.Value.Length == 0)
+        {
+            throw Invalid(entry, file, "must not be empty");
+        }
+
+        if (entry.Value.Length > maxLength || entry.Value.Any(char.IsControl))
+        {
+            throw Invalid(entry, file, $"must be at most {maxLength} printable characters");
+        }
+
+        return entry.Value;
+    }
+
+    /// <summary>A host name or IP address literal (IPv6 without brackets).</summary>
+    public static string HostName(ConfigEntry entry, string file)
+    {
+        var text = Text(entry, file, 253);
+        if (IsIpLiteral(text) || HostNamePattern().IsMatch(text))
+        {
+            return text;
+        }
+
+        throw Invalid(entry, file, "is not a valid host name or IP address");
+    }
+
+    /// <summary>An IP address literal; no name resolution (backend_hostaddrN).</summary>
+    public static string IpAddress(ConfigEntry entry, string file)
+    {
+        var text = Text(entry, file, 64);
+        if (IsIpLiteral(text))
+        {
+            return text;
+        }
+
+        throw Invalid(entry, file, "is not a numeric IPv4 or IPv6 address");
+    }
+
+    /// <summary><c>listen_addresses</c>: comma-separated host names or IP literals, or <c>*</c> for all.</summary>
+    public static IReadOnlyList<string> ListenAddresses(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var parts = entry.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0)
+        {
+            throw Invalid(entry, file, "must name at least one address (or '*' for all)");
+        }
+
+        foreach (var part in parts)
+        {
+            if (part != "*" && !IsIpLiteral(part) && !HostNamePattern().IsMatch(part))
+            {
+                throw Invalid(entry, file, $"\"{part}\" is not a valid host name or IP address");
+            }
+        }
+
+        return parts;
+    }
+
+    /// <summary>
+    /// True for a numeric IPv4 (four dotted parts) or IPv6 address. Stricter than
+    /// <see cref="IPAddress.TryParse(string, out IPAddress)"/>, which also takes "1" as 0.0.0.1.
+    /// </summary>
+    public static bool IsIpLiteral(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (!IPAddress.TryParse(text, out var address))
+        {
+            return false;
+        }
+
+        return address.AddressFamily == AddressFamily.InterNetworkV6 ? text.Contains(':', StringComparison.Ordinal) : DottedQuad().IsMatch(text);
+    }
+
+    private static ConfigException Invalid(ConfigEntry entry, string file, string problem) =>
+        new(file, entry.Line, entry.Name, $"invalid value \"{entry.Value}\": {problem}");
+
+    [GeneratedRegex(@"^[+-]?[0-9]+$")]
+    private static partial Regex DecimalInteger();
+
+    [GeneratedRegex(@"^([0-9]+)\s*([a-z]*)$")]
+    private static partial Regex TimeWithUnit();
+
+    [GeneratedRegex(@"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")]
+    private static partial Regex DottedQuad();
+
+    [GeneratedRegex(@"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")]
+    private static partial Regex HostNamePattern();
+}

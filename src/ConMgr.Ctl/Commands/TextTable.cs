@@ -1,0 +1,35 @@
+// TextTable.cs: psql-style aligned tables for cm_ctl status.
+using System.Text;
+
+namespace ConMgr.Ctl.Commands;
+
+/// <summary>Formats rows under a header the way psql prints a result: " a | b" with a dashed rule.</summary>
+public static class TextTable
+{
+    public static string Format(IReadOnlyList<string> header, IReadOnlyList<IReadOnlyList<string>> rows)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        ArgumentNullException.ThrowIfNull(rows);
+        var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
+        var text = new StringBuilder();
+        AppendRow(text, header, widths);
+        text.AppendJoin("+", widths.Select(w => new string('-', w + 2))).Append('\n');
+        foreach (var row in rows)
+        {
+            AppendRow(text, row, widths);
+        }
+
+        text.Append('(').Append(rows.Count).Append(rows.Count == 1 ? " row)\n" : " rows)\n");
+        return text.ToString();
+    }
+
+    private static void AppendRow(StringBuilder text, IReadOnlyList<string> cells, int[] widths)
+    {
+        for (var i = 0; i < cells.Count; i++)
+        {
+            text.Append(i == 0 ? " " : " | ").Append(cells[i].PadRight(widths[i]));
+        }
+
+        text.Append('\n');
+    }
+}

@@ -1,0 +1,84 @@
+// ApplicationConnection.cs: one application's connection to conmgr's port, and the only way errors reach it.
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.Daemon.Clients;
+
+/// <summary>
+/// An accepted application socket. Every error sent to an application goes through
+/// <see cref="CloseWithErrorAsync"/>, so each is sent once, then the socket is closed.
+/// </summary>
+public sealed class ApplicationConnection : IDisposable
+{
+    private static long s_nextId;
+    private int _closed;
+
+    public ApplicationConnection(Socket socket, DateTimeOffset connectedAt)
+    {
+        Socket = socket ?? throw new ArgumentNullException(nameof(socket));
+        Id = Interlocked.Increment(ref s_nextId);
+        ConnectedAt = connectedAt;
+        Remote = socket.RemoteEndPoint as IPEndPoint;
+    }
+
+    public long Id { get; }
+
+    public Socket Socket { get; }
+
+    public IPEndPoint? Remote { get; }
+
+    public DateTimeOffset ConnectedAt { get; }
+
+    public ApplicationState State { get; set; } = ApplicationState.AwaitingStartup;
+
+    /// <summary>Target session attributes requested by the client (set by the resolve protocol).</summary>
+    public string? Target { get; set; }
+
+    /// <summary>The instance this client was sent to, as host:port.</summary>
+    public string? Instance { get; set; }
+
+    public string Describe() => Remote is null ? "unknown" : $"{Remote.Address}:{Remote.Port}";
+
+    /// <summary>Sends <paramref name="error"/> (best effort, bounded by <paramref name="timeout"/>) and closes.</summary>
+    public async Task CloseWithErrorAsync(ErrorResponse error, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(error);
+        if (Volatile.Read(ref _closed) != 0)
+        {
+            return;
+        }
+
+        State = ApplicationState.Rejecting;
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await Socket.SendAsync(error.ToArray(), SocketFlags.None, cts.Token);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer vanished or stopped reading: closing is all that is left to do.
+        }
+
+        Dispose();
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        State = ApplicationState.Closed;
+        try
+        {
+            Socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+
+        Socket.Dispose();
+    }
+}

@@ -1,0 +1,109 @@
+// ApplicationHandler.cs: serves one connection on conmgr's port from accept to close.
+using System.Net.Sockets;
+using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.Daemon.Clients;
+
+/// <summary>
+/// Admits a connection against max_connections, reads its startup packet and answers it.
+/// Until the resolve protocol exists, every well-formed startup message gets a clean
+/// FATAL 0A000 ErrorResponse; SSL and GSSENC requests get the postmaster's 'N'.
+/// </summary>
+public sealed class ApplicationHandler(ApplicationRegistry registry, ServerLog log, TimeProvider time)
+{
+    /// <summary>A client must send its startup packet within this time (PostgreSQL: authentication_timeout).</summary>
+    public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Bound on sending a final error to a client that does not read.</summary>
+    public static readonly TimeSpan ErrorSendTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>At most one SSLRequest and one GSSENCRequest precede a startup message.</summary>
+    private const int MaxNegotiationRequests = 2;
+
+    private static readonly byte[] NotSupported = [(byte)'N'];
+
+    public async Task HandleAsync(Socket socket)
+    {
+        var connection = new ApplicationConnection(socket, time.GetUtcNow());
+        if (!registry.TryAdd(connection))
+        {
+            // The seed: over the limit the connection is closed without an error message, and a LOG line says so.
+            log.Log($"too many connections (max_connections = {registry.MaxConnections}): closing connection from {connection.Describe()} without a message");
+            connection.Dispose();
+            return;
+        }
+
+        try
+        {
+            await ServeAsync(connection);
+        }
+        finally
+        {
+            registry.Remove(connection);
+            connection.Dispose();
+        }
+    }
+
+    private async Task ServeAsync(ApplicationConnection connection)
+    {
+        using var deadline = new CancellationTokenSource(StartupTimeout, time);
+        for (var negotiations = 0; ; negotiations++)
+        {
+            var result = await StartupReader.ReadAsync(connection.Socket, deadline.Token);
+            if (result.TimedOut)
+            {
+                log.Log($"timeout waiting for the startup packet from {connection.Describe()}");
+                await connection.CloseWithErrorAsync(ClientErrors.StartupTimeout(), ErrorSendTimeout);
+                return;
+            }
+
+            if (result.PeerClosed)
+            {
+                log.Debug($"connection from {connection.Describe()} closed before a complete startup packet");
+                return;
+            }
+
+            if (result.Error is { } error)
+            {
+                log.Log($"invalid startup packet from {connection.Describe()}: {error}");
+                await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket(error), ErrorSendTimeout);
+                return;
+            }
+
+            switch (result.Packet)
+            {
+                case SslRequest or GssEncRequest when negotiations < MaxNegotiationRequests:
+                    if (!await TrySendAsync(connection, NotSupported, deadline.Token))
+                    {
+                        return;
+                    }
+
+                    continue;
+                case SslRequest or GssEncRequest:
+                    await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket("too many encryption requests"), ErrorSendTimeout);
+                    return;
+                case CancelRequest:
+                    // Like the postmaster: a cancel request gets no answer, just a close.
+                    return;
+                default:
+                    log.Debug($"connection request from {connection.Describe()} refused: not supported yet");
+                    await connection.CloseWithErrorAsync(ClientErrors.RequestNotSupported("connection requests"), ErrorSendTimeout);
+                    return;
+            }
+        }
+    }
+
+    private static async Task<bool> TrySendAsync(ApplicationConnection connection, byte[] data, CancellationToken token)
+    {
+        try
+        {
+            await connection.Socket.SendAsync(data, SocketFlags.None, token);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,15 @@
+// ApplicationState.cs: where an application connection to conmgr's port is in its life.
+namespace ConMgr.Daemon.Clients;
+
+/// <summary>One explicit state per application connection; each value says where it lives.</summary>
+public enum ApplicationState
+{
+    /// <summary>Accepted; conmgr is reading the startup packet (bounded by the startup timeout).</summary>
+    AwaitingStartup,
+
+    /// <summary>conmgr is sending a final ErrorResponse before closing.</summary>
+    Rejecting,
+
+    /// <summary>The socket is closed and the connection left the registry.</summary>
+    Closed,
+}

@@ -1,0 +1,37 @@
+// StatusReport.cs: what conmgr answers on its control socket, as cm_ctl status shows it.
+using System.Text.Json.Serialization;
+
+namespace ConMgr.Hosting.Control;
+
+/// <summary>The whole state of a conmgr at one moment.</summary>
+public sealed record StatusReport(
+    int Pid,
+    string State,
+    DateTimeOffset StartedAt,
+    string Directory,
+    int Port,
+    IReadOnlyList<string> ListenAddresses,
+    IReadOnlyList<InstanceStatus> Instances,
+    IReadOnlyList<ApplicationStatus> Applications);
+
+/// <summary>One configured instance and what conmgr knows of it.</summary>
+/// <param name="Heartbeat">Link state: <c>down</c>, <c>connecting</c>, <c>up</c>.</param>
+/// <param name="Role"><c>unknown</c>, <c>primary</c> or <c>standby</c>.</param>
+public sealed record InstanceStatus(
+    int Number,
+    string Address,
+    int Port,
+    int WatchdogPort,
+    string Heartbeat,
+    string Role,
+    bool? ReadOnly,
+    double? LastRttMs,
+    DateTimeOffset Since);
+
+/// <summary>One application connection to conmgr's port.</summary>
+public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance);
+
+/// <summary>Source-generated JSON for the control channel (no reflection, trimming-safe).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]
+[JsonSerializable(typeof(StatusReport))]
+public sealed partial class ControlJsonContext : JsonSerializerContext;

@@ -1,0 +1,63 @@
+// Libc.cs: the few libc calls .NET does not expose (effective uid, signals to other processes).
+using System.Runtime.InteropServices;
+
+namespace ConMgr.Hosting.Posix;
+
+/// <summary>Thin P/Invoke layer over libc. Nothing here allocates or keeps state.</summary>
+public static partial class Libc
+{
+    public const int SIGHUP = 1;
+    public const int SIGINT = 2;
+    public const int SIGQUIT = 3;
+    public const int SIGKILL = 9;
+    public const int SIGTERM = 15;
+    public const int SIGCONT = 18;
+    public const int SIGSTOP = 19;
+
+    private const int ESRCH = 3;
+
+    public static uint EffectiveUserId => geteuid();
+
+    public static bool IsRoot => geteuid() == 0;
+
+    /// <summary>Sends <paramref name="signal"/>; false when no such process (ESRCH).</summary>
+    public static bool Kill(int pid, int signal)
+    {
+        if (kill(pid, signal) == 0)
+        {
+            return true;
+        }
+
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == ESRCH ? false : throw new InvalidOperationException($"kill({pid}, {signal}) failed: errno {errno}");
+    }
+
+    /// <summary>
+    /// True when <paramref name="pid"/> is a live process. A zombie counts as dead: the machine's
+    /// PID 1 may never reap an orphan, and a zombie holds no sockets or locks.
+    /// </summary>
+    public static bool IsAlive(int pid)
+    {
+        if (pid <= 0 || kill(pid, 0) != 0 && Marshal.GetLastPInvokeError() == ESRCH)
+        {
+            return false;
+        }
+
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var afterName = stat.LastIndexOf(')');
+            return afterName < 0 || afterName + 2 >= stat.Length || stat[afterName + 2] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial uint geteuid();
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int kill(int pid, int sig);
+}

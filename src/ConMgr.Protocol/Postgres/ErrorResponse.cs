@@ -1,0 +1,56 @@
+// ErrorResponse.cs: the ErrorResponse ('E') backend message and its encoder.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ConMgr.Protocol.Postgres;
+
+/// <summary>
+/// An ErrorResponse as a postmaster would send it. Severity is the non-localised one
+/// (field 'V') and the localised one (field 'S'); both are the same English word here.
+/// </summary>
+public sealed record ErrorResponse(string Severity, string SqlState, string Message, string? Detail = null, string? Hint = null)
+{
+    /// <summary>Appends the encoded message (type byte, length, fields, terminator) to <paramref name="writer"/>.</summary>
+    public void WriteTo(IBufferWriter<byte> writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        var length = 4 + FieldLength(Severity) * 2 + FieldLength(SqlState) + FieldLength(Message)
+            + FieldLength(Detail) + FieldLength(Hint) + 1;
+        var span = writer.GetSpan(1 + length);
+        span[0] = (byte)BackendMessageCode.ErrorResponse;
+        BinaryPrimitives.WriteInt32BigEndian(span[1..], length);
+        var position = 5;
+        position += WriteField(span[position..], (byte)'S', Severity);
+        position += WriteField(span[position..], (byte)'V', Severity);
+        position += WriteField(span[position..], (byte)'C', SqlState);
+        position += WriteField(span[position..], (byte)'M', Message);
+        position += WriteField(span[position..], (byte)'D', Detail);
+        position += WriteField(span[position..], (byte)'H', Hint);
+        span[position++] = 0;
+        writer.Advance(position);
+    }
+
+    /// <summary>The encoded message as a new array.</summary>
+    public byte[] ToArray()
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        WriteTo(buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static int FieldLength(string? value) => value is null ? 0 : 1 + Encoding.UTF8.GetByteCount(value) + 1;
+
+    private static int WriteField(Span<byte> destination, byte code, string? value)
+    {
+        if (value is null)
+        {
+            return 0;
+        }
+
+        destination[0] = code;
+        var written = Encoding.UTF8.GetBytes(value, destination[1..]);
+        destination[1 + written] = 0;
+        return written + 2;
+    }
+}

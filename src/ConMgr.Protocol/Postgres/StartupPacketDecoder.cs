@@ -1,0 +1,140 @@
+// StartupPacketDecoder.cs: turns the bytes of a startup-phase packet into a StartupPacket, or says why not.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ConMgr.Protocol.Postgres;
+
+/// <summary>Outcome of one decoding attempt.</summary>
+public enum DecodeStatus
+{
+    /// <summary>The buffer holds less than one whole packet; read more and try again.</summary>
+    NeedMoreData,
+
+    /// <summary>One packet was decoded; <c>consumed</c> bytes belong to it.</summary>
+    Complete,
+
+    /// <summary>The bytes cannot be a valid packet; the connection must be closed with an error.</summary>
+    Invalid,
+}
+
+/// <summary>
+/// Decodes startup-phase packets (length word, then code or protocol version, then body).
+/// Works on any segmentation of the input: a packet split into 1-byte segments decodes the same.
+/// </summary>
+public static class StartupPacketDecoder
+{
+    private const int HeaderLength = 8;
+
+    public static DecodeStatus TryDecode(
+        ReadOnlySequence<byte> buffer,
+        out StartupPacket? packet,
+        out long consumed,
+        out string? error)
+    {
+        packet = null;
+        consumed = 0;
+        error = null;
+        var reader = new SequenceReader<byte>(buffer);
+        if (!reader.TryReadBigEndian(out int length))
+        {
+            return DecodeStatus.NeedMoreData;
+        }
+
+        if (length < HeaderLength || length > StartupCodes.MaxStartupPacketLength)
+        {
+            error = "invalid length of startup packet";
+            return DecodeStatus.Invalid;
+        }
+
+        if (buffer.Length < length)
+        {
+            return DecodeStatus.NeedMoreData;
+        }
+
+        var body = buffer.Slice(4, length - 4);
+        consumed = length;
+        Span<byte> copy = length <= 512 ? stackalloc byte[length - 4] : new byte[length - 4];
+        body.CopyTo(copy);
+        return Decode(copy, out packet, out error);
+    }
+
+    private static DecodeStatus Decode(ReadOnlySpan<byte> body, out StartupPacket? packet, out string? error)
+    {
+        packet = null;
+        error = null;
+        var code = BinaryPrimitives.ReadInt32BigEndian(body);
+        var rest = body[4..];
+        switch (code)
+        {
+            case StartupCodes.SslRequest:
+                packet = SslRequest.Instance;
+                return rest.IsEmpty ? DecodeStatus.Complete : Fail("invalid length of SSL request packet", out error);
+            case StartupCodes.GssEncRequest:
+                packet = GssEncRequest.Instance;
+                return rest.IsEmpty ? DecodeStatus.Complete : Fail("invalid length of GSSENC request packet", out error);
+            case StartupCodes.CancelRequest:
+                if (rest.Length != 8)
+                {
+                    return Fail("invalid length of cancel request packet", out error);
+                }
+
+                packet = new CancelRequest(
+                    BinaryPrimitives.ReadInt32BigEndian(rest),
+                    BinaryPrimitives.ReadInt32BigEndian(rest[4..]));
+                return DecodeStatus.Complete;
+        }
+
+        if (code >> 16 != 3)
+        {
+            return Fail($"unsupported frontend protocol {code >> 16}.{code & 0xFFFF}: server supports 3.0 to 3.0", out error);
+        }
+
+        return DecodeParameters(code, rest, out packet, out error);
+    }
+
+    private static DecodeStatus DecodeParameters(int version, ReadOnlySpan<byte> rest, out StartupPacket? packet, out string? error)
+    {
+        packet = null;
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (true)
+        {
+            var nameEnd = rest.IndexOf((byte)0);
+            if (nameEnd < 0)
+            {
+                return Fail("invalid startup packet layout: expected terminator as last byte", out error);
+            }
+
+            if (nameEnd == 0)
+            {
+                if (rest.Length != 1)
+                {
+                    return Fail("invalid startup packet layout: expected terminator as last byte", out error);
+                }
+
+                break;
+            }
+
+            var name = Encoding.UTF8.GetString(rest[..nameEnd]);
+            rest = rest[(nameEnd + 1)..];
+            var valueEnd = rest.IndexOf((byte)0);
+            if (valueEnd < 0)
+            {
+                return Fail("invalid startup packet layout: expected terminator as last byte", out error);
+            }
+
+            parameters[name] = Encoding.UTF8.GetString(rest[..valueEnd]);
+            rest = rest[(valueEnd + 1)..];
+        }
+
+        error = null;
+        packet = new StartupMessage(version, parameters);
+        return DecodeStatus.Complete;
+    }
+
+    private static DecodeStatus Fail(string message, out string? error)
+    {
+        error = message;
+        return DecodeStatus.Invalid;
+    }
+}
