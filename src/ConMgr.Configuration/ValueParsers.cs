@@ -77,7 +77,7 @@ public static partial class ValueParsers
             return value;
         }
 
-        throw Invalid(entry, file, $"must be one of: {string.Join(", ", values.Keys)}");
+        throw Invalid(entry, file, $"must be one of: {string.Join(", ", values.OrderBy(p => p.Value).Select(p => p.Key))}");
     }
 
     public static LogDestinations LogDestination(ConfigEntry entry, string file)

@@ -68,11 +68,9 @@ public static class StartupPacketDecoder
         switch (code)
         {
             case StartupCodes.SslRequest:
-                packet = SslRequest.Instance;
-                return rest.IsEmpty ? DecodeStatus.Complete : Fail("invalid length of SSL request packet", out error);
+                return Single(rest, SslRequest.Instance, "invalid length of SSL request packet", out packet, out error);
             case StartupCodes.GssEncRequest:
-                packet = GssEncRequest.Instance;
-                return rest.IsEmpty ? DecodeStatus.Complete : Fail("invalid length of GSSENC request packet", out error);
+                return Single(rest, GssEncRequest.Instance, "invalid length of GSSENC request packet", out packet, out error);
             case StartupCodes.CancelRequest:
                 if (rest.Length != 8)
                 {
@@ -129,6 +127,19 @@ public static class StartupPacketDecoder
 
         error = null;
         packet = new StartupMessage(version, parameters);
+        return DecodeStatus.Complete;
+    }
+
+    /// <summary>A request that is only its code: anything after the code is a length error.</summary>
+    private static DecodeStatus Single(ReadOnlySpan<byte> rest, StartupPacket request, string lengthError, out StartupPacket? packet, out string? error)
+    {
+        packet = rest.IsEmpty ? request : null;
+        return rest.IsEmpty ? Ok(out error) : Fail(lengthError, out error);
+    }
+
+    private static DecodeStatus Ok(out string? error)
+    {
+        error = null;
         return DecodeStatus.Complete;
     }
 

@@ -1,0 +1,215 @@
+// PgCluster.cs: a real primary with streaming standbys in a temp directory: the fixture every test stands on.
+using System.Globalization;
+
+namespace ConMgr.Testing;
+
+/// <summary>How to build a <see cref="PgCluster"/>.</summary>
+public sealed record PgClusterOptions
+{
+    public int Standbys { get; init; } = 1;
+
+    /// <summary>Address the instances listen on (a namespace address for link-cut tests).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Network namespace the instances run in; null = the test's own.</summary>
+    public string? NetworkNamespace { get; init; }
+
+    /// <summary>Where to build it. Null: a fresh directory under <see cref="PgCluster.TestRoot"/>, reaped if its owner dies.</summary>
+    public string? Directory { get; init; }
+
+    /// <summary>Extra postgresql.conf lines for every instance.</summary>
+    public IReadOnlyList<string> ExtraSettings { get; init; } = [];
+}
+
+/// <summary>
+/// A primary (initdb) and streaming standbys (pg_basebackup -R) on free ports, owned by the
+/// <c>postgres</c> OS user. Disposing stops every instance and removes the directory; a cluster
+/// whose test process died is reaped by the next fixture (see <see cref="StaleClusters"/>), and
+/// clusters still alive at process exit are torn down by an exit hook.
+/// </summary>
+public sealed class PgCluster : IAsyncDisposable
+{
+    public const string TestRoot = "/tmp/conmgr-test";
+
+    private static readonly Lock LiveGate = new();
+    private static readonly List<PgCluster> Live = [];
+    private readonly List<PgInstance> _instances = [];
+    private readonly PgClusterOptions _options;
+    private int _disposed;
+
+    static PgCluster() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DisposeAllLive();
+
+    private PgCluster(string directory, PgClusterOptions options)
+    {
+        Directory = directory;
+        _options = options;
+    }
+
+    public string Directory { get; }
+
+    public PgInstance Primary => _instances[0];
+
+    public IReadOnlyList<PgInstance> Standbys => _instances.Skip(1).ToList();
+
+    public IReadOnlyList<PgInstance> Instances => _instances;
+
+    private RunAs RunAs => new("postgres", _options.NetworkNamespace);
+
+    public static async Task<PgCluster> StartAsync(PgClusterOptions? options = null)
+    {
+        options ??= new PgClusterOptions();
+        StaleClusters.Reap(TestRoot);
+        var directory = options.Directory ?? Path.Combine(TestRoot, $"{Environment.ProcessId}-{Guid.NewGuid():N}"[..24]);
+        var cluster = new PgCluster(Path.GetFullPath(directory), options);
+        lock (LiveGate)
+        {
+            Live.Add(cluster);
+        }
+
+        try
+        {
+            await cluster.CreateDirectoryAsync(owned: options.Directory is null);
+            await cluster.InitPrimaryAsync();
+            for (var i = 0; i < options.Standbys; i++)
+            {
+                await cluster.AddStandbyAsync();
+            }
+
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Takes a base backup of the primary, starts it as a standby and waits until it streams.</summary>
+    public async Task<PgInstance> AddStandbyAsync()
+    {
+        var name = $"standby{_instances.Count}";
+        var instance = new PgInstance(name, Path.Combine(Directory, name), _options.Host, FreePort.Next(), RunAs);
+        (await ProcessRunner.RunAsync(
+            PgBinaries.Path("pg_basebackup"),
+            ["-h", Primary.Host, "-p", Primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-D", instance.DataDirectory, "-R", "-X", "stream", "-c", "fast"],
+            RunAs)).EnsureSuccess($"pg_basebackup for {name}");
+        await AppendSettingsAsync(instance);
+        _instances.Add(instance);
+        await instance.StartAsync();
+        await WaitForStreamingAsync(instance);
+        return instance;
+    }
+
+    /// <summary>Waits until the primary reports <paramref name="standby"/> streaming (cluster_name is its application_name).</summary>
+    public Task WaitForStreamingAsync(PgInstance standby, PgInstance? upstream = null)
+    {
+        ArgumentNullException.ThrowIfNull(standby);
+        var source = upstream ?? Primary;
+        return Poll.UntilAsync(
+            async () => await source.ScalarAsync<long>($"select count(*) from pg_stat_replication where state = 'streaming' and application_name = '{standby.Name}'") == 1,
+            TimeSpan.FromSeconds(60),
+            $"{standby.Name} to stream from {source.Name}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        lock (LiveGate)
+        {
+            Live.Remove(this);
+        }
+
+        foreach (var instance in _instances)
+        {
+            try
+            {
+                instance.Thaw();
+                if (instance.PostmasterPid is not null)
+                {
+                    await instance.StopAsync("immediate");
+                }
+            }
+            catch (Exception ex) when (ex is InvalidOperationException or TimeoutException)
+            {
+                // Fall through to the hard kill below.
+            }
+
+            instance.KillAll();
+        }
+
+        if (_options.Directory is null || _instances.Count > 0)
+        {
+            StaleClusters.RemoveDirectory(Directory);
+        }
+    }
+
+    private static void DisposeAllLive()
+    {
+        PgCluster[] live;
+        lock (LiveGate)
+        {
+            live = [.. Live];
+        }
+
+        foreach (var cluster in live)
+        {
+            cluster.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private async Task CreateDirectoryAsync(bool owned)
+    {
+        System.IO.Directory.CreateDirectory(Directory);
+        if (owned)
+        {
+            File.WriteAllText(Path.Combine(Directory, StaleClusters.OwnerFile), StaleClusters.OwnerStamp());
+        }
+
+        if (Hosting.Posix.Libc.IsRoot)
+        {
+            (await ProcessRunner.RunAsync("chown", ["postgres:postgres", Directory])).EnsureSuccess("chown of the cluster directory");
+        }
+    }
+
+    private async Task InitPrimaryAsync()
+    {
+        var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs);
+        (await ProcessRunner.RunAsync(
+            PgBinaries.Path("initdb"),
+            ["-D", primary.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
+            RunAs)).EnsureSuccess("initdb");
+        await File.AppendAllTextAsync(Path.Combine(primary.DataDirectory, "pg_hba.conf"), $"\nhost all all 0.0.0.0/0 trust\nhost all all ::/0 trust\nhost replication all 0.0.0.0/0 trust\nhost replication all ::/0 trust\n");
+        await AppendSettingsAsync(primary);
+        _instances.Add(primary);
+        await primary.StartAsync();
+    }
+
+    /// <summary>Per-instance settings; later lines win, so a standby's copy of the primary's file is fixed up the same way.</summary>
+    private async Task AppendSettingsAsync(PgInstance instance)
+    {
+        var lines = new List<string>
+        {
+            string.Empty,
+            "# ConMgr test fixture",
+            $"listen_addresses = '{_options.Host}'",
+            $"port = {instance.Port}",
+            $"unix_socket_directories = '{instance.DataDirectory}'",
+            $"cluster_name = '{instance.Name}'",
+            "fsync = off",
+            "synchronous_commit = off",
+            "full_page_writes = off",
+            "shared_buffers = 16MB",
+            "max_connections = 40",
+            "max_wal_senders = 10",
+            "wal_keep_size = '64MB'",
+            "hot_standby = on",
+            "log_line_prefix = '%m [%p] '",
+        };
+        lines.AddRange(_options.ExtraSettings);
+        await File.AppendAllLinesAsync(Path.Combine(instance.DataDirectory, "postgresql.conf"), lines);
+    }
+}

@@ -1,0 +1,57 @@
+// ServerLogTests.cs: level filtering in PostgreSQL's order and the stderr line format.
+using ConMgr.Configuration;
+using ConMgr.Hosting.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ConMgr.UnitTests.Logging;
+
+public sealed class ServerLogTests
+{
+    private static readonly MessageLevel[] AllLevels = Enum.GetValues<MessageLevel>();
+
+    [Theory]
+    [InlineData(MessageLevel.Debug, "DEBUG INFO NOTICE WARNING ERROR LOG FATAL PANIC")]
+    [InlineData(MessageLevel.Warning, "WARNING ERROR LOG FATAL PANIC")]
+    [InlineData(MessageLevel.Error, "ERROR LOG FATAL PANIC")]
+    [InlineData(MessageLevel.Log, "LOG FATAL PANIC")]
+    [InlineData(MessageLevel.Panic, "PANIC")]
+    public void Min_level_lets_through_itself_and_the_levels_to_its_right(MessageLevel min, string expected)
+    {
+        var sink = new ListSink();
+        using var log = new ServerLog(min, [sink]);
+
+        foreach (var level in AllLevels)
+        {
+            log.Write(level, "m");
+        }
+
+        Assert.Equal(expected, string.Join(' ', sink.Records.Select(r => r.LevelName)));
+    }
+
+    [Fact]
+    public void Stderr_lines_have_postgresql_prefix()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 11, 23, 3, 20, 1, 234, TimeSpan.Zero));
+        using var writer = new StringWriter();
+        using var log = new ServerLog(MessageLevel.Log, [new StderrSink(writer)], time);
+
+        log.Log("conmgr is ready");
+        log.Warning("filtered out");
+        log.Fatal("bye");
+
+        Assert.Equal(
+            $"2026-11-23 03:20:01.234 UTC [{Environment.ProcessId}] LOG:  conmgr is ready\n2026-11-23 03:20:01.234 UTC [{Environment.ProcessId}] FATAL:  bye\n",
+            writer.ToString().Replace("\r\n", "\n", StringComparison.Ordinal));
+    }
+
+    private sealed class ListSink : ILogSink
+    {
+        public List<LogRecord> Records { get; } = [];
+
+        public void Write(in LogRecord record) => Records.Add(record);
+
+        public void Dispose()
+        {
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// StartupPacketDecoderTests.cs: the startup packet codec, byte for byte and on fragmented input.
+using System.Buffers;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.UnitTests.Protocol;
+
+public sealed class StartupPacketDecoderTests
+{
+    private static readonly byte[] SslRequestBytes = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
+
+    private static readonly byte[] StartupBytes = Startup("user\0alice\0database\0shop\0application_name\0\0\0");
+
+    [Fact]
+    public void Ssl_request_decodes()
+    {
+        var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(SslRequestBytes), out var packet, out var consumed, out _);
+
+        Assert.Equal(DecodeStatus.Complete, status);
+        Assert.Same(SslRequest.Instance, packet);
+        Assert.Equal(8, consumed);
+    }
+
+    [Fact]
+    public void Gssenc_and_cancel_requests_decode()
+    {
+        byte[] gss = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x30];
+        byte[] cancel = [0, 0, 0, 16, 0x04, 0xD2, 0x16, 0x2E, 0, 0, 0x30, 0x39, 0xDE, 0xAD, 0xBE, 0xEF];
+
+        StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(gss), out var gssPacket, out _, out _);
+        StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(cancel), out var cancelPacket, out var consumed, out _);
+
+        Assert.Same(GssEncRequest.Instance, gssPacket);
+        Assert.Equal(new CancelRequest(12345, unchecked((int)0xDEADBEEF)), cancelPacket);
+        Assert.Equal(16, consumed);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(7)]
+    [InlineData(1000)]
+    public void Startup_message_decodes_from_any_segmentation(int segmentSize)
+    {
+        var status = StartupPacketDecoder.TryDecode(Segments.Split(StartupBytes, segmentSize), out var packet, out var consumed, out var error);
+
+        Assert.Equal(DecodeStatus.Complete, status);
+        Assert.Null(error);
+        Assert.Equal(StartupBytes.Length, consumed);
+        var startup = Assert.IsType<StartupMessage>(packet);
+        Assert.Equal((3, 0), (startup.MajorVersion, startup.MinorVersion));
+        Assert.Equal("alice", startup.GetParameter("user"));
+        Assert.Equal("shop", startup.GetParameter("database"));
+        Assert.Equal(string.Empty, startup.GetParameter("application_name"));
+    }
+
+    [Fact]
+    public void Every_proper_prefix_needs_more_data()
+    {
+        for (var length = 0; length < StartupBytes.Length; length++)
+        {
+            var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(StartupBytes, 0, length), out _, out var consumed, out _);
+
+            Assert.Equal(DecodeStatus.NeedMoreData, status);
+            Assert.Equal(0, consumed);
+        }
+    }
+
+    [Fact]
+    public void Bytes_after_the_packet_are_not_consumed()
+    {
+        byte[] two = [.. SslRequestBytes, .. SslRequestBytes];
+
+        StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(two), out _, out var consumed, out _);
+
+        Assert.Equal(8, consumed);
+    }
+
+    public static TheoryData<byte[], string> InvalidPackets => new()
+    {
+        { [0, 0, 0, 4, 0, 3, 0, 0], "invalid length of startup packet" },
+        { [0, 0, 0x27, 0x11, 0, 3, 0, 0], "invalid length of startup packet" },
+        { [0x7F, 0xFF, 0xFF, 0xFF], "invalid length of startup packet" },
+        { [0xFF, 0xFF, 0xFF, 0xFF], "invalid length of startup packet" },
+        { [0x47, 0x45, 0x54, 0x20, 0x2F, 0x20, 0x48, 0x54], "invalid length of startup packet" },
+        { [0, 0, 0, 9, 0x04, 0xD2, 0x16, 0x2F, 0], "invalid length of SSL request packet" },
+        { [0, 0, 0, 12, 0x04, 0xD2, 0x16, 0x2E, 0, 0, 0, 1], "invalid length of cancel request packet" },
+        { [0, 0, 0, 9, 0, 2, 0, 0, 0], "unsupported frontend protocol 2.0" },
+        { [0, 0, 0, 13, 0, 3, 0, 0, 0x75, 0x73, 0x65, 0x72, 0], "expected terminator as last byte" },
+        { [0, 0, 0, 12, 0, 3, 0, 0, 0x61, 0, 0x62, 0], "expected terminator as last byte" },
+        { [0, 0, 0, 11, 0, 3, 0, 0, 0, 0, 0], "expected terminator as last byte" },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidPackets))]
+    public void Invalid_packets_are_rejected_with_a_reason(byte[] bytes, string reason)
+    {
+        var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(bytes), out var packet, out _, out var error);
+
+        Assert.Equal(DecodeStatus.Invalid, status);
+        Assert.Null(packet);
+        Assert.Contains(reason, error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Oversized_length_is_rejected_before_the_body_arrives()
+    {
+        byte[] header = [0, 0, 0x27, 0x11];
+
+        var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(header), out _, out _, out var error);
+
+        Assert.Equal(DecodeStatus.Invalid, status);
+        Assert.Equal("invalid length of startup packet", error);
+    }
+
+    [Fact]
+    public void Largest_allowed_packet_decodes()
+    {
+        var bytes = new byte[StartupCodes.MaxStartupPacketLength];
+        bytes[2] = 0x27;
+        bytes[3] = 0x10;
+        bytes[5] = 3;
+        "user"u8.CopyTo(bytes.AsSpan(8));
+        bytes.AsSpan(13, bytes.Length - 15).Fill((byte)'x');
+
+        var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(bytes), out var packet, out _, out var error);
+
+        Assert.Equal(DecodeStatus.Complete, status);
+        Assert.Equal(bytes.Length - 15, Assert.IsType<StartupMessage>(packet).GetParameter("user")!.Length);
+    }
+
+    /// <summary>Length word, protocol 3.0, then the given parameter bytes (which end with the terminator).</summary>
+    private static byte[] Startup(string parameters)
+    {
+        var body = System.Text.Encoding.UTF8.GetBytes(parameters);
+        var length = 8 + body.Length;
+        return [(byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length, 0, 3, 0, 0, .. body];
+    }
+}
