@@ -111,6 +111,16 @@ public sealed class PgCluster : IAsyncDisposable
             $"{standby.Name} to stream from {source.Name}");
     }
 
+    /// <summary>Leaves the cluster running past this process (cm_devcluster up): no exit hook, no cleanup.</summary>
+    public void Detach()
+    {
+        Interlocked.Exchange(ref _disposed, 1);
+        lock (LiveGate)
+        {
+            Live.Remove(this);
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

@@ -7,7 +7,7 @@ namespace ConMgr.Testing;
 /// <summary>
 /// Each fixture directory holds an owner stamp: the PID and start time of the test process.
 /// A directory whose owner is gone (or whose PID was reused by another process) is stale: its
-/// postmasters and their children are killed and the directory removed.
+/// postmasters (with their children) and conmgr processes are killed and the directory removed.
 /// </summary>
 public static class StaleClusters
 {
@@ -27,23 +27,32 @@ public static class StaleClusters
         var reaped = 0;
         foreach (var directory in System.IO.Directory.EnumerateDirectories(root))
         {
-            if (IsOwnerAlive(directory))
+            try
             {
-                continue;
-            }
+                if (IsOwnerAlive(directory))
+                {
+                    continue;
+                }
 
-            KillPostmasters(directory);
-            RemoveDirectory(directory);
-            reaped++;
+                KillServers(directory);
+                RemoveDirectory(directory);
+                reaped++;
+            }
+            catch (IOException)
+            {
+                // Removed under our feet by its owner's own cleanup: nothing left to reap.
+            }
         }
 
         return reaped;
     }
 
-    /// <summary>Kills every postmaster (and its children) whose data directory is below <paramref name="directory"/>.</summary>
-    public static void KillPostmasters(string directory)
+    /// <summary>Kills every postmaster (with its children) and conmgr whose directory is below <paramref name="directory"/>.</summary>
+    public static void KillServers(string directory)
     {
-        foreach (var pidFile in System.IO.Directory.EnumerateFiles(directory, "postmaster.pid", SearchOption.AllDirectories))
+        var pidFiles = System.IO.Directory.EnumerateFiles(directory, "postmaster.pid", SearchOption.AllDirectories)
+            .Concat(System.IO.Directory.EnumerateFiles(directory, "conmgr.pid", SearchOption.AllDirectories));
+        foreach (var pidFile in pidFiles)
         {
             var first = File.ReadLines(pidFile).FirstOrDefault();
             if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Libc.IsAlive(pid))

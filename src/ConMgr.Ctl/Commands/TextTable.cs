@@ -27,7 +27,8 @@ public static class TextTable
     {
         for (var i = 0; i < cells.Count; i++)
         {
-            text.Append(i == 0 ? " " : " | ").Append(cells[i].PadRight(widths[i]));
+            // Like psql, the last column is not padded: no trailing blanks.
+            text.Append(i == 0 ? " " : " | ").Append(i == cells.Count - 1 ? cells[i] : cells[i].PadRight(widths[i]));
         }
 
         text.Append('\n');

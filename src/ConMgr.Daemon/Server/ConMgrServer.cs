@@ -109,7 +109,8 @@ public sealed class ConMgrServer : IDisposable
         }
         catch (ConfigException ex)
         {
-            _log.Error($"{ex.Message}; configuration file not applied");
+            // LOG, as the postmaster reports configuration file errors on SIGHUP: ERROR ranks below LOG.
+            _log.Log($"{ex.Message}; configuration file not applied");
             return;
         }
 

@@ -1,0 +1,147 @@
+// CmCtlLifecycleTests.cs: cm_ctl start/stop/status/restart as an unprivileged user, the lock and the stale pid file.
+using ConMgr.Hosting.Posix;
+using ConMgr.Testing;
+
+namespace ConMgr.IntegrationTests.CmCtl;
+
+public sealed class CmCtlLifecycleTests
+{
+    private const string OneInstance = "backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 5999\nlog_min_messages = log\n";
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Start_status_stop()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+
+        var start = await node.CtlAsync("start");
+        Assert.Equal(0, start.ExitCode);
+        Assert.Contains("conmgr started", start.StandardOutput, StringComparison.Ordinal);
+        var pid = node.Pid;
+        Assert.NotNull(pid);
+
+        var status = await node.CtlAsync("status");
+        Assert.Equal(0, status.ExitCode);
+        Assert.Contains($"cm_ctl: conmgr is running (PID: {pid})", status.StandardOutput, StringComparison.Ordinal);
+        Assert.Matches(@"\n 0 +\| 127\.0\.0\.1 +\| 5999 +\| 27545 +\| down +\| unknown", status.StandardOutput);
+        Assert.Contains("Application connections", status.StandardOutput, StringComparison.Ordinal);
+
+        var stop = await node.CtlAsync("stop");
+        Assert.Equal(0, stop.ExitCode);
+        Assert.Contains("conmgr stopped", stop.StandardOutput, StringComparison.Ordinal);
+        Assert.False(Libc.IsAlive(pid.Value));
+        Assert.False(File.Exists(node.Paths.PidFile));
+        Assert.Contains("received fast shutdown request", node.Log, StringComparison.Ordinal);
+
+        var after = await node.CtlAsync("status");
+        Assert.Equal(3, after.ExitCode);
+        Assert.Contains("cm_ctl: no conmgr running", after.StandardOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_info_selects_the_tables()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+        await node.StartAsync();
+
+        var instances = await node.CtlAsync("status", "-i", "instance");
+        var applications = await node.CtlAsync("status", "-i", "application");
+
+        Assert.Contains("Instances", instances.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("Application connections", instances.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("Application connections", applications.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain("Instances", applications.StandardOutput, StringComparison.Ordinal);
+        Assert.Equal(1, (await node.CtlAsync("status", "-i", "everything")).ExitCode);
+    }
+
+    [Fact]
+    public async Task No_wait_start_returns_before_ready_and_conmgr_comes_up()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+
+        var start = await node.CtlAsync("start", "-W");
+
+        Assert.Equal(0, start.ExitCode);
+        Assert.Contains("conmgr starting", start.StandardOutput, StringComparison.Ordinal);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).State == "ready", Deadline, "conmgr to be ready");
+    }
+
+    [Fact]
+    public async Task Second_conmgr_on_the_same_directory_is_refused()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+        await node.StartAsync();
+        var pid = node.Pid;
+
+        var again = await node.CtlAsync("start");
+        var direct = await ProcessRunner.RunAsync(RepoPaths.Executable("conmgr"), ["-D", node.Directory], node.RunAs);
+
+        Assert.Equal(1, again.ExitCode);
+        Assert.Contains($"another conmgr might be running (PID {pid})", again.StandardError, StringComparison.Ordinal);
+        Assert.Equal(1, direct.ExitCode);
+        Assert.Contains($"FATAL:  lock file \"{node.Paths.LockFile}\" is held: another conmgr (PID {pid})", direct.StandardError, StringComparison.Ordinal);
+        Assert.Equal(pid, node.Pid);
+    }
+
+    [Fact]
+    public async Task Stale_pid_file_after_kill9_does_not_block_the_next_start()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+        await node.StartAsync();
+        var pid = node.Pid!.Value;
+
+        Libc.Kill(pid, Libc.SIGKILL);
+        await Poll.UntilAsync(() => !Libc.IsAlive(pid), Deadline, "conmgr to die");
+
+        Assert.True(File.Exists(node.Paths.PidFile), "kill -9 leaves the pid file behind");
+        Assert.Equal(3, (await node.CtlAsync("status")).ExitCode);
+        Assert.Equal(1, (await node.CtlAsync("stop")).ExitCode);
+        var restart = await node.CtlAsync("start");
+        Assert.Equal(0, restart.ExitCode);
+        Assert.NotEqual(pid, node.Pid);
+    }
+
+    [Fact]
+    public async Task Restart_replaces_the_process()
+    {
+        await using var node = await ConMgrNode.CreateAsync(OneInstance);
+        await node.StartAsync();
+        var first = node.Pid!.Value;
+
+        var restart = await node.CtlAsync("restart");
+
+        Assert.Equal(0, restart.ExitCode);
+        Assert.False(Libc.IsAlive(first));
+        Assert.NotNull(node.Pid);
+        Assert.NotEqual(first, node.Pid);
+    }
+
+    [Fact]
+    public async Task Bad_configuration_fails_the_start_and_the_log_names_file_line_and_parameter()
+    {
+        await using var node = await ConMgrNode.CreateAsync("backend_host0 = 'db'\nbackend_port1 = 5432\n");
+
+        var start = await node.CtlAsync("start");
+
+        Assert.Equal(1, start.ExitCode);
+        Assert.Contains("cm_ctl: could not start conmgr", start.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"FATAL:  {node.Paths.ConfigFile}:3: parameter \"backend_host1\": instance 1 has no host", node.Log, StringComparison.Ordinal);
+        Assert.Null(node.Pid);
+    }
+
+    [Fact]
+    public async Task Start_times_out_when_the_port_is_taken_and_says_so()
+    {
+        using var blocker = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        blocker.Start();
+        var port = ((System.Net.IPEndPoint)blocker.LocalEndpoint).Port;
+        using var blocker6 = new System.Net.Sockets.TcpListener(System.Net.IPAddress.IPv6Loopback, port);
+        blocker6.Start();
+        await using var node = await ConMgrNode.CreateAsync($"port = {port}\n" + OneInstance);
+
+        var start = await node.CtlAsync("start");
+
+        Assert.Equal(1, start.ExitCode);
+        Assert.Contains("could not create any listening socket", node.Log, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,104 @@
+// ShutdownModeTests.cs: smart waits for applications, fast disconnects them with 57P01, immediate just exits; reload.
+using System.Net.Sockets;
+using ConMgr.Hosting.Posix;
+using ConMgr.Testing;
+
+namespace ConMgr.IntegrationTests.CmCtl;
+
+public sealed class ShutdownModeTests
+{
+    private const string Config = "backend_hostaddr0 = '127.0.0.1'\nlog_min_messages = log\n";
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task Smart_waits_until_the_last_application_connection_ends()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        await node.StartAsync();
+        var pid = node.Pid!.Value;
+        var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+
+        var stop = await node.CtlAsync("stop", "-m", "smart", "-W");
+        Assert.Equal(0, stop.ExitCode);
+        await Poll.UntilAsync(() => node.Log.Contains("received smart shutdown request", StringComparison.Ordinal), Deadline, "the smart shutdown to begin");
+        await Poll.UntilAsync(() => !CanConnect(node.Port), Deadline, "the listener to close");
+
+        Assert.True(Libc.IsAlive(pid), "smart shutdown must wait while an application is connected");
+        Assert.Equal("stopping", (await node.StatusAsync()).State);
+
+        application.Dispose();
+        await Poll.UntilAsync(() => !Libc.IsAlive(pid), Deadline, "conmgr to exit after the last application left");
+    }
+
+    [Fact]
+    public async Task Fast_disconnects_applications_with_admin_shutdown()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        await node.StartAsync();
+        var pid = node.Pid!.Value;
+        using var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+
+        var stop = await node.CtlAsync("stop", "-m", "fast");
+
+        Assert.Equal(0, stop.ExitCode);
+        Assert.False(Libc.IsAlive(pid));
+        var error = await application.ReadMessageAsync(Deadline);
+        Assert.NotNull(error);
+        Assert.Equal('E', error.Type);
+        Assert.Equal("57P01", error.Fields['C']);
+        Assert.Equal("FATAL", error.Fields['V']);
+        Assert.Null(await application.ReadMessageAsync(Deadline));
+    }
+
+    [Fact]
+    public async Task Immediate_exits_at_once_without_a_message()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        await node.StartAsync();
+        var pid = node.Pid!.Value;
+        using var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+
+        var stop = await node.CtlAsync("stop", "-m", "immediate");
+
+        Assert.Equal(0, stop.ExitCode);
+        Assert.False(Libc.IsAlive(pid));
+        Assert.True(await application.ClosedWithoutDataAsync(Deadline));
+        Assert.Contains("received immediate shutdown request", node.Log, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Reload_reports_changes_that_need_a_restart_and_survives_a_broken_file()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        await node.StartAsync();
+        var pid = node.Pid!.Value;
+
+        await File.AppendAllTextAsync(node.Paths.ConfigFile, "max_connections = 7\n");
+        Assert.Equal(0, (await node.CtlAsync("reload")).ExitCode);
+        await Poll.UntilAsync(() => node.Log.Contains("parameter \"max_connections\" cannot be changed without restarting conmgr", StringComparison.Ordinal), Deadline, "the reload report");
+
+        await File.AppendAllTextAsync(node.Paths.ConfigFile, "bogus = 1\n");
+        Assert.Equal(0, (await node.CtlAsync("reload")).ExitCode);
+        await Poll.UntilAsync(() => node.Log.Contains("parameter \"bogus\": unrecognized configuration parameter; configuration file not applied", StringComparison.Ordinal), Deadline, "the reload error");
+
+        Assert.Equal(pid, node.Pid);
+        Assert.Equal("ready", (await node.StatusAsync()).State);
+    }
+
+    private static bool CanConnect(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect("127.0.0.1", port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+}

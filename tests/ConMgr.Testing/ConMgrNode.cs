@@ -1,0 +1,98 @@
+// ConMgrNode.cs: a conmgr directory with its conmgr.conf, driven through the real cm_ctl as an unprivileged user.
+using System.Globalization;
+using ConMgr.Hosting.Control;
+using ConMgr.Hosting.Posix;
+
+namespace ConMgr.Testing;
+
+/// <summary>
+/// A conmgr directory under <see cref="PgCluster.TestRoot"/>, owned by the <c>postgres</c> OS user
+/// (conmgr refuses root). Runs the published <c>cm_ctl</c>; always with <c>-l</c>, so no pipe of
+/// ours is inherited by the daemon. Disposing kills a conmgr left running and removes the directory.
+/// </summary>
+public sealed class ConMgrNode : IAsyncDisposable
+{
+    private ConMgrNode(string directory, int port, RunAs runAs)
+    {
+        Directory = directory;
+        Port = port;
+        RunAs = runAs;
+    }
+
+    public string Directory { get; }
+
+    /// <summary>conmgr's <c>port</c>, chosen free unless the configuration sets it.</summary>
+    public int Port { get; }
+
+    public RunAs RunAs { get; }
+
+    /// <summary>Extra environment for cm_ctl, inherited by the conmgr it starts.</summary>
+    public Dictionary<string, string> Environment { get; } = [];
+
+    public ConMgrDirectory Paths => new(Directory);
+
+    public string LogFile => System.IO.Path.Combine(Directory, "conmgr.log");
+
+    public string Log => File.Exists(LogFile) ? File.ReadAllText(LogFile) : string.Empty;
+
+    /// <summary>The PID of the running conmgr, from its pid file; null when none runs.</summary>
+    public int? Pid => PidFile.TryRead(Paths.PidFile) is { } pid && Libc.IsAlive(pid.Pid) ? pid.Pid : null;
+
+    /// <summary>Creates the directory and writes <paramref name="configuration"/> (plus <c>port</c> unless it sets one).</summary>
+    public static async Task<ConMgrNode> CreateAsync(string configuration, RunAs? runAs = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        StaleClusters.Reap(PgCluster.TestRoot);
+        var directory = System.IO.Path.Combine(PgCluster.TestRoot, $"{System.Environment.ProcessId}-cm-{Guid.NewGuid():N}"[..24]);
+        System.IO.Directory.CreateDirectory(directory);
+        await File.WriteAllTextAsync(System.IO.Path.Combine(directory, StaleClusters.OwnerFile), StaleClusters.OwnerStamp());
+        var configured = System.Text.RegularExpressions.Regex.Match(configuration, @"(?m)^\s*port\s*=\s*([0-9]+)");
+        var port = configured.Success ? int.Parse(configured.Groups[1].Value, CultureInfo.InvariantCulture) : FreePort.Next();
+        var text = configured.Success ? configuration : $"port = {port}\n{configuration}";
+        await File.WriteAllTextAsync(System.IO.Path.Combine(directory, "conmgr.conf"), text);
+        var node = new ConMgrNode(directory, port, runAs ?? RunAs.Postgres);
+        await node.ChownAsync(directory);
+        return node;
+    }
+
+    public Task WriteConfigurationAsync(string text) => File.WriteAllTextAsync(Paths.ConfigFile, text);
+
+    /// <summary>Runs <c>cm_ctl COMMAND -D dir ARGS</c> (start gets <c>-l conmgr.log</c>).</summary>
+    public Task<ProcessResult> CtlAsync(string command, params string[] args)
+    {
+        var all = new List<string> { command, "-D", Directory };
+        if (command is "start" or "restart")
+        {
+            all.AddRange(["-l", LogFile]);
+        }
+
+        all.AddRange(args);
+        return ProcessRunner.RunAsync(RepoPaths.Executable("cm_ctl"), all, RunAs, environment: Environment);
+    }
+
+    public async Task StartAsync(params string[] args) => (await CtlAsync("start", args)).EnsureSuccess("cm_ctl start");
+
+    public async Task<StatusReport> StatusAsync() => await ControlClient.GetStatusAsync(Paths, TimeSpan.FromSeconds(10));
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Pid is { } pid)
+        {
+            Libc.Kill(pid, Libc.SIGKILL);
+            await Poll.UntilAsync(() => !Libc.IsAlive(pid), TimeSpan.FromSeconds(10), $"conmgr {pid} to die");
+        }
+
+        StaleClusters.RemoveDirectory(Directory);
+    }
+
+    private async Task ChownAsync(string path)
+    {
+        if (Libc.IsRoot && RunAs.User is { } user)
+        {
+            (await ProcessRunner.RunAsync("chown", ["-R", $"{user}:", path])).EnsureSuccess("chown of the conmgr directory");
+        }
+    }
+
+    /// <summary>Formats a port for a configuration line.</summary>
+    public static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
+}

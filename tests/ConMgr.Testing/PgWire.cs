@@ -1,0 +1,127 @@
+// PgWire.cs: a deliberately raw PostgreSQL-protocol client, for poking ports with exact bytes.
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace ConMgr.Testing;
+
+/// <summary>A backend message as read off the wire.</summary>
+public sealed record WireMessage(char Type, byte[] Body)
+{
+    /// <summary>The fields of an ErrorResponse/NoticeResponse, by field code.</summary>
+    public IReadOnlyDictionary<char, string> Fields
+    {
+        get
+        {
+            var fields = new Dictionary<char, string>();
+            var pos = 0;
+            while (pos < Body.Length && Body[pos] != 0)
+            {
+                var end = Array.IndexOf(Body, (byte)0, pos + 1);
+                fields[(char)Body[pos]] = Encoding.UTF8.GetString(Body, pos + 1, end - pos - 1);
+                pos = end + 1;
+            }
+
+            return fields;
+        }
+    }
+}
+
+/// <summary>A TCP connection that sends raw bytes and reads backend messages, with deadlines.</summary>
+public sealed class PgWire : IDisposable
+{
+    private readonly Socket _socket;
+
+    private PgWire(Socket socket) => _socket = socket;
+
+    public Socket Socket => _socket;
+
+    public static async Task<PgWire> ConnectAsync(string host, int port)
+    {
+        var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true, NoDelay = true };
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await socket.ConnectAsync(IPAddress.Parse(host), port, cts.Token);
+            return new PgWire(socket);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    public static byte[] StartupMessage(params (string Name, string Value)[] parameters)
+    {
+        var body = new List<byte> { 0, 3, 0, 0 };
+        foreach (var (name, value) in parameters)
+        {
+            body.AddRange(Encoding.UTF8.GetBytes(name));
+            body.Add(0);
+            body.AddRange(Encoding.UTF8.GetBytes(value));
+            body.Add(0);
+        }
+
+        body.Add(0);
+        var length = new byte[4];
+        BinaryPrimitives.WriteInt32BigEndian(length, body.Count + 4);
+        return [.. length, .. body];
+    }
+
+    public static byte[] SslRequest => [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
+
+    public async Task SendAsync(byte[] bytes) => await _socket.SendAsync(bytes, SocketFlags.None);
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes; null when the peer closed first.</summary>
+    public async Task<byte[]?> ReadExactlyAsync(int count, TimeSpan timeout)
+    {
+        var buffer = new byte[count];
+        var filled = 0;
+        using var cts = new CancellationTokenSource(timeout);
+        while (filled < count)
+        {
+            var read = await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
+            if (read == 0)
+            {
+                return null;
+            }
+
+            filled += read;
+        }
+
+        return buffer;
+    }
+
+    /// <summary>Reads one typed backend message; null on a clean close.</summary>
+    public async Task<WireMessage?> ReadMessageAsync(TimeSpan timeout)
+    {
+        var header = await ReadExactlyAsync(5, timeout);
+        if (header is null)
+        {
+            return null;
+        }
+
+        var length = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1));
+        var body = length > 4 ? await ReadExactlyAsync(length - 4, timeout) : [];
+        return body is null ? null : new WireMessage((char)header[0], body);
+    }
+
+    /// <summary>True when the peer closes (EOF or reset) within <paramref name="timeout"/> without sending anything.</summary>
+    public async Task<bool> ClosedWithoutDataAsync(TimeSpan timeout)
+    {
+        var buffer = new byte[1];
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            return await _socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) == 0;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionReset)
+        {
+            return true;
+        }
+    }
+
+    public void Dispose() => _socket.Dispose();
+}
