@@ -3,6 +3,18 @@ using System.Globalization;
 
 namespace ConMgr.Testing;
 
+/// <summary>Whether and how each instance gets a watchdog.</summary>
+public enum WatchdogMode
+{
+    None,
+
+    /// <summary>shared_preload_libraries = 'watchdog': the postmaster's launcher runs cm_watchdog.</summary>
+    Launcher,
+
+    /// <summary>The test starts cm_watchdog -D itself (<see cref="PgInstance.StartStandaloneWatchdogAsync"/>).</summary>
+    Standalone,
+}
+
 /// <summary>How to build a <see cref="PgCluster"/>.</summary>
 public sealed record PgClusterOptions
 {
@@ -16,6 +28,11 @@ public sealed record PgClusterOptions
 
     /// <summary>Where to build it. Null: a fresh directory under <see cref="PgCluster.TestRoot"/>, reaped if its owner dies.</summary>
     public string? Directory { get; init; }
+
+    public WatchdogMode Watchdog { get; init; } = WatchdogMode.None;
+
+    /// <summary>watchdog.check_attr_interval in milliseconds.</summary>
+    public int CheckAttrIntervalMs { get; init; } = 1000;
 
     /// <summary>Extra postgresql.conf lines for every instance.</summary>
     public IReadOnlyList<string> ExtraSettings { get; init; } = [];
@@ -88,7 +105,7 @@ public sealed class PgCluster : IAsyncDisposable
     public async Task<PgInstance> AddStandbyAsync()
     {
         var name = $"standby{_instances.Count}";
-        var instance = new PgInstance(name, Path.Combine(Directory, name), _options.Host, FreePort.Next(), RunAs);
+        var instance = new PgInstance(name, Path.Combine(Directory, name), _options.Host, FreePort.Next(), RunAs, WatchdogPort());
         (await ProcessRunner.RunAsync(
             PgBinaries.Path("pg_basebackup"),
             ["-h", Primary.Host, "-p", Primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-D", instance.DataDirectory, "-R", "-X", "stream", "-c", "fast"],
@@ -135,6 +152,11 @@ public sealed class PgCluster : IAsyncDisposable
 
         foreach (var instance in _instances)
         {
+            if (instance.StandaloneWatchdog is { } watchdog)
+            {
+                await watchdog.DisposeAsync();
+            }
+
             try
             {
                 instance.Thaw();
@@ -156,6 +178,8 @@ public sealed class PgCluster : IAsyncDisposable
             StaleClusters.RemoveDirectory(Directory);
         }
     }
+
+    private int WatchdogPort() => _options.Watchdog == WatchdogMode.None ? 0 : FreePort.Next();
 
     private static void DisposeAllLive()
     {
@@ -187,7 +211,7 @@ public sealed class PgCluster : IAsyncDisposable
 
     private async Task InitPrimaryAsync()
     {
-        var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs);
+        var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs, WatchdogPort());
         (await ProcessRunner.RunAsync(
             PgBinaries.Path("initdb"),
             ["-D", primary.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
@@ -207,7 +231,7 @@ public sealed class PgCluster : IAsyncDisposable
             "# ConMgr test fixture",
             $"listen_addresses = '{_options.Host}'",
             $"port = {instance.Port}",
-            $"unix_socket_directories = '{instance.DataDirectory}'",
+            $"unix_socket_directories = '{instance.SocketDirectory}'",
             $"cluster_name = '{instance.Name}'",
             "fsync = off",
             "synchronous_commit = off",
@@ -219,6 +243,18 @@ public sealed class PgCluster : IAsyncDisposable
             "hot_standby = on",
             "log_line_prefix = '%m [%p] '",
         };
+        if (_options.Watchdog != WatchdogMode.None)
+        {
+            lines.Add($"watchdog.port = {instance.WatchdogPort}");
+            lines.Add($"watchdog.check_attr_interval = {_options.CheckAttrIntervalMs}");
+        }
+
+        if (_options.Watchdog == WatchdogMode.Launcher)
+        {
+            lines.Add("shared_preload_libraries = 'watchdog'");
+            lines.Add($"watchdog.program = '{RepoPaths.Executable("cm_watchdog")}'");
+        }
+
         lines.AddRange(_options.ExtraSettings);
         await File.AppendAllLinesAsync(Path.Combine(instance.DataDirectory, "postgresql.conf"), lines);
     }

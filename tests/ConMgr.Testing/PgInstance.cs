@@ -12,8 +12,9 @@ namespace ConMgr.Testing;
 /// </summary>
 public sealed class PgInstance
 {
-    public PgInstance(string name, string dataDirectory, string host, int port, RunAs runAs)
+    public PgInstance(string name, string dataDirectory, string host, int port, RunAs runAs, int watchdogPort = 0)
     {
+        WatchdogPort = watchdogPort;
         Name = name;
         DataDirectory = dataDirectory;
         Host = host;
@@ -31,11 +32,44 @@ public sealed class PgInstance
 
     public RunAs RunAs { get; }
 
+    /// <summary>watchdog.port of this instance; 0 when the cluster has no watchdogs.</summary>
+    public int WatchdogPort { get; }
+
+    /// <summary>The cm_watchdog the test started (standalone mode), if any.</summary>
+    public BackgroundProcess? StandaloneWatchdog { get; private set; }
+
+    public string WatchdogLogFile => Path.Combine(DataDirectory, "..", Name + ".watchdog.log");
+
+    /// <summary>Directory of the instance's Unix socket: the cluster directory, shared by its instances (ports differ).</summary>
+    public string SocketDirectory => Path.GetDirectoryName(DataDirectory)!;
+
     public string LogFile => Path.Combine(DataDirectory, "..", Name + ".log");
 
-    /// <summary>A connection string for the postgres superuser; pooling off so a restart leaves no stale connection.</summary>
+    /// <summary>
+    /// A connection string for the postgres superuser over the Unix socket in the data directory:
+    /// it works whatever network namespace the instance is in, and its sessions have no
+    /// client_addr, so no terminator ever kills the test's own admin connections. Pooling is off
+    /// so a restart leaves no stale connection.
+    /// </summary>
     public string ConnectionString(string database = "postgres") =>
+        $"Host={SocketDirectory};Port={Port};Username=postgres;Database={database};Pooling=false;Timeout=10;Command Timeout=30";
+
+    /// <summary>A connection string over TCP to <see cref="Host"/> (sessions with a client_addr).</summary>
+    public string TcpConnectionString(string database = "postgres") =>
         $"Host={Host};Port={Port};Username=postgres;Database={database};Pooling=false;Timeout=10;Command Timeout=30";
+
+    /// <summary>Starts cm_watchdog -D for this instance and waits until it listens.</summary>
+    public async Task<BackgroundProcess> StartStandaloneWatchdogAsync(params string[] extraArgs)
+    {
+        var watchdog = BackgroundProcess.Start(RepoPaths.Executable("cm_watchdog"), ["-D", DataDirectory, "--log-min-messages", "log", .. extraArgs], RunAs, WatchdogLogFile);
+        StandaloneWatchdog = watchdog;
+        var readyLines = File.Exists(WatchdogLogFile) ? CountReady(await File.ReadAllTextAsync(WatchdogLogFile)) : 0;
+        await Poll.UntilAsync(
+            () => watchdog.HasExited ? throw new InvalidOperationException($"cm_watchdog exited:\n{watchdog.Log}") : CountReady(watchdog.Log) > readyLines,
+            TimeSpan.FromSeconds(30),
+            $"cm_watchdog of {Name} to be ready");
+        return watchdog;
+    }
 
     /// <summary>The postmaster's PID from postmaster.pid, or null when it is not running.</summary>
     public int? PostmasterPid
@@ -118,6 +152,8 @@ public sealed class PgInstance
     public Task<bool> IsInRecoveryAsync() => ScalarAsync<bool>("select pg_is_in_recovery()");
 
     public Task<int> TimelineAsync() => ScalarAsync<int>("select timeline_id from pg_control_checkpoint()");
+
+    private static int CountReady(string log) => log.Split('\n').Count(l => l.Contains(" ready on port ", StringComparison.Ordinal));
 
     internal async Task PgCtlAsync(params string[] args)
     {

@@ -39,12 +39,44 @@ public static class ProcessRunner
 
         if (runAs?.User is { } user && Libc.IsRoot && user != "root")
         {
-            argv.AddRange(["runuser", "-u", user, "--"]);
+            // setpriv execs in place (runuser forks and waits), so the PID we hold is the program's own.
+            argv.AddRange(["setpriv", $"--reuid={user}", $"--regid={user}", "--init-groups", "--"]);
         }
 
         argv.Add(file);
         argv.AddRange(args);
         return argv;
+    }
+
+    /// <summary>A start description for <see cref="Wrap"/>ped argv, with the target user's HOME.</summary>
+    public static ProcessStartInfo StartInfo(string file, IEnumerable<string> args, RunAs? runAs, IReadOnlyDictionary<string, string>? environment)
+    {
+        var argv = Wrap(file, args, runAs);
+        var start = new ProcessStartInfo(argv[0]) { UseShellExecute = false, WorkingDirectory = "/" };
+        foreach (var arg in argv.Skip(1))
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        ApplyUserEnvironment(start, runAs);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            start.Environment[name] = value;
+        }
+
+        return start;
+    }
+
+    /// <summary>HOME, USER and LOGNAME of the user <paramref name="runAs"/> switches to (setpriv keeps ours).</summary>
+    public static void ApplyUserEnvironment(ProcessStartInfo start, RunAs? runAs)
+    {
+        ArgumentNullException.ThrowIfNull(start);
+        if (runAs?.User is { } user && Libc.IsRoot)
+        {
+            start.Environment["HOME"] = user == "postgres" ? "/var/lib/postgresql" : "/tmp";
+            start.Environment["USER"] = user;
+            start.Environment["LOGNAME"] = user;
+        }
     }
 
     public static async Task<ProcessResult> RunAsync(
@@ -55,24 +87,10 @@ public static class ProcessRunner
         IReadOnlyDictionary<string, string>? environment = null,
         CancellationToken cancellationToken = default)
     {
-        var argv = Wrap(file, args, runAs);
-        var start = new ProcessStartInfo(argv[0])
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            WorkingDirectory = "/",
-        };
-        foreach (var arg in argv.Skip(1))
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            start.Environment[name] = value;
-        }
+        var start = StartInfo(file, args, runAs, environment);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.RedirectStandardInput = true;
 
         using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {file}");
         process.StandardInput.Close();
@@ -90,7 +108,7 @@ public static class ProcessRunner
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{string.Join(' ', argv)} did not finish within {timeout ?? DefaultTimeout}:\n{stdout}{stderr}");
+            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout ?? DefaultTimeout}:\n{stdout}{stderr}");
         }
 
         return new ProcessResult(process.ExitCode, stdout.ToString(), stderr.ToString());

@@ -11,7 +11,8 @@ public static class Program
         cm_devcluster creates a local PostgreSQL 15 primary with streaming standbys (the test fixture).
 
         Usage:
-          cm_devcluster up DIRECTORY [--standbys N]   create and start; writes DIRECTORY/cluster.env
+          cm_devcluster up DIRECTORY [--standbys N]   create and start, each instance with its watchdog
+                                                      (shared_preload_libraries = 'watchdog'); writes DIRECTORY/cluster.env
           cm_devcluster down DIRECTORY                stop every instance and remove DIRECTORY
           cm_devcluster reap                          remove clusters left behind by dead test processes
         """;
@@ -44,13 +45,13 @@ public static class Program
             return 1;
         }
 
-        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Directory = directory, Standbys = standbys });
+        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Directory = directory, Standbys = standbys, Watchdog = WatchdogMode.Launcher });
         cluster.Detach();
         var env = new StringBuilder();
         foreach (var instance in cluster.Instances)
         {
             var name = instance.Name.ToUpperInvariant();
-            env.Append(CultureInfo.InvariantCulture, $"{name}_HOST={instance.Host}\n{name}_PORT={instance.Port}\n{name}_DATA={instance.DataDirectory}\n");
+            env.Append(CultureInfo.InvariantCulture, $"{name}_HOST={instance.Host}\n{name}_PORT={instance.Port}\n{name}_WATCHDOG_PORT={instance.WatchdogPort}\n{name}_DATA={instance.DataDirectory}\n");
         }
 
         await File.WriteAllTextAsync(Path.Combine(cluster.Directory, "cluster.env"), env.ToString());

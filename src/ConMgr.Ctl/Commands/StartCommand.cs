@@ -53,8 +53,8 @@ public static class StartCommand
             return ExitCodes.Success;
         }
 
-        Console.Write("waiting for conmgr to start...");
-        string? state = null;
+        Console.Write(options.Complete ? "waiting for conmgr to start and reach every instance..." : "waiting for conmgr to start and reach the primary...");
+        StatusReport? report = null;
         var ready = RunningConMgr.WaitFor(
             () =>
             {
@@ -63,12 +63,12 @@ public static class StartCommand
                     return true;
                 }
 
-                state = TryGetState(directory);
-                return state == "ready";
+                report = TryGetStatus(directory);
+                return IsStarted(report, options.Complete);
             },
             options.TimeoutSeconds);
 
-        if (ready && state == "ready")
+        if (ready && IsStarted(report, options.Complete))
         {
             Console.WriteLine(" done\nconmgr started");
             return ExitCodes.Success;
@@ -81,15 +81,25 @@ public static class StartCommand
             return ExitCodes.Failure;
         }
 
-        Console.Error.WriteLine($"cm_ctl: conmgr did not start in time ({options.TimeoutSeconds} s); it keeps running and trying (PID {pid})");
+        var what = report?.State != "ready" ? "conmgr did not become ready"
+            : options.Complete ? "not every instance has a heartbeat yet"
+            : "no primary with a heartbeat yet (use -W when conmgr.conf names no primary)";
+        Console.Error.WriteLine($"cm_ctl: {what} within {options.TimeoutSeconds} s; conmgr keeps running and trying (PID {pid})");
         return ExitCodes.Failure;
     }
 
-    private static string? TryGetState(ConMgrDirectory directory)
+    /// <summary>Started means: ready, and the primary's heartbeat is up (with --complete: every instance's).</summary>
+    private static bool IsStarted(StatusReport? report, bool complete) =>
+        report is { State: "ready" }
+        && (complete
+            ? report.Instances.All(i => i.Heartbeat == "up")
+            : report.Instances.Any(i => i.Heartbeat == "up" && i.Role == "primary"));
+
+    private static StatusReport? TryGetStatus(ConMgrDirectory directory)
     {
         try
         {
-            return ControlClient.GetStatusAsync(directory, TimeSpan.FromSeconds(2)).GetAwaiter().GetResult().State;
+            return ControlClient.GetStatusAsync(directory, TimeSpan.FromSeconds(2)).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or OperationCanceledException or InvalidDataException or System.Text.Json.JsonException)
         {

@@ -38,7 +38,7 @@ public static class StatusCommand
             Console.WriteLine();
             Console.WriteLine("Instances");
             Console.Write(TextTable.Format(
-                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "last_rtt_ms", "since"],
+                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "timeline", "lag_ms", "last_rtt_ms", "since", "last_error"],
                 [.. report.Instances.Select(i => (IReadOnlyList<string>)[
                     i.Number.ToString(CultureInfo.InvariantCulture),
                     i.Address,
@@ -47,8 +47,11 @@ public static class StatusCommand
                     i.Heartbeat,
                     i.Role,
                     i.ReadOnly switch { null => "", true => "on", false => "off" },
+                    i.Timeline?.ToString(CultureInfo.InvariantCulture) ?? "",
+                    i.ReplayLagMs?.ToString("0", CultureInfo.InvariantCulture) ?? "",
                     i.LastRttMs?.ToString("0.000", CultureInfo.InvariantCulture) ?? "",
-                    Time(i.Since)])]));
+                    Time(i.Since),
+                    i.LastError ?? ""])]));
         }
 
         if (options.Info is "all" or "application")

@@ -1,4 +1,5 @@
 // StartupReader.cs: reads one startup-phase packet from a socket, within a deadline and a size bound.
+using ConMgr.Protocol;
 using System.Buffers;
 using System.Net.Sockets;
 using ConMgr.Protocol.Postgres;

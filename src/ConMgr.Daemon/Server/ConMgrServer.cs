@@ -3,10 +3,11 @@ using System.Text.Json;
 using ConMgr.Configuration;
 using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Control;
+using ConMgr.Daemon.Heartbeat;
 using ConMgr.Daemon.Instances;
-using ConMgr.Daemon.Listener;
 using ConMgr.Hosting.Control;
 using ConMgr.Hosting.Logging;
+using ConMgr.Hosting.Network;
 using ConMgr.Protocol.Postgres;
 
 namespace ConMgr.Daemon.Server;
@@ -27,8 +28,10 @@ public sealed class ConMgrServer : IDisposable
     private readonly InstanceTable _instances;
     private readonly TaskCompletionSource<ShutdownMode> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DateTimeOffset _startedAt;
+    private readonly InstanceMonitor[] _monitors;
+    private readonly CancellationTokenSource _stopMonitors = new();
     private IReadOnlyDictionary<string, string> _loadedValues;
-    private ClientListener? _listener;
+    private ListenerGroup? _listener;
     private ControlServer? _control;
     private volatile string _state = "starting";
 
@@ -43,7 +46,8 @@ public sealed class ConMgrServer : IDisposable
         _loadedValues = config.Values;
         _startedAt = time.GetUtcNow();
         _applications = new ApplicationRegistry(_settings.MaxConnections);
-        _instances = new InstanceTable(_settings.Instances, _startedAt);
+        _instances = new InstanceTable(_settings.Instances, time);
+        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, log, time))];
     }
 
     public async Task<int> RunAsync()
@@ -51,7 +55,7 @@ public sealed class ConMgrServer : IDisposable
         try
         {
             var handler = new ApplicationHandler(_applications, _log, _time);
-            _listener = new ClientListener("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
+            _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
             _control = new ControlServer(_directory, Dispatch, _log);
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException or IOException)
@@ -64,11 +68,23 @@ public sealed class ConMgrServer : IDisposable
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
         _listener.Start();
         _control.Start();
+        var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
         _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured)");
 
         var mode = await _shutdown.Task;
         await ShutdownAsync(mode);
+        if (mode != ShutdownMode.Immediate)
+        {
+            foreach (var monitor in _monitors)
+            {
+                monitor.SayGoodbye("conmgr shutting down");
+            }
+        }
+
+        await _stopMonitors.CancelAsync();
+        await monitoring;
+        _log.Log("conmgr is shut down");
         return 0;
     }
 
@@ -76,6 +92,7 @@ public sealed class ConMgrServer : IDisposable
     {
         _listener?.Dispose();
         _control?.Dispose();
+        _stopMonitors.Dispose();
     }
 
     private async Task ShutdownAsync(ShutdownMode mode)
@@ -96,7 +113,6 @@ public sealed class ConMgrServer : IDisposable
         }
 
         _control?.Dispose();
-        _log.Log("conmgr is shut down");
     }
 
     private void Reload()

@@ -17,6 +17,10 @@ public sealed record StatusReport(
 /// <summary>One configured instance and what conmgr knows of it.</summary>
 /// <param name="Heartbeat">Link state: <c>down</c>, <c>connecting</c>, <c>up</c>.</param>
 /// <param name="Role"><c>unknown</c>, <c>primary</c> or <c>standby</c>.</param>
+/// <param name="ReadOnly">default_transaction_read_only; null unless the heartbeat is up.</param>
+/// <param name="Since">When the link state or the role last changed.</param>
+/// <param name="ReplayLagMs">Standby replay lag; null on a primary or when unknown.</param>
+/// <param name="LastError">Why the link is down (connect failure or loss reason); null when up.</param>
 public sealed record InstanceStatus(
     int Number,
     string Address,
@@ -26,7 +30,10 @@ public sealed record InstanceStatus(
     string Role,
     bool? ReadOnly,
     double? LastRttMs,
-    DateTimeOffset Since);
+    DateTimeOffset Since,
+    int? Timeline,
+    double? ReplayLagMs,
+    string? LastError);
 
 /// <summary>One application connection to conmgr's port.</summary>
 public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance);

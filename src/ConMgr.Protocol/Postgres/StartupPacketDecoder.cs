@@ -5,19 +5,6 @@ using System.Text;
 
 namespace ConMgr.Protocol.Postgres;
 
-/// <summary>Outcome of one decoding attempt.</summary>
-public enum DecodeStatus
-{
-    /// <summary>The buffer holds less than one whole packet; read more and try again.</summary>
-    NeedMoreData,
-
-    /// <summary>One packet was decoded; <c>consumed</c> bytes belong to it.</summary>
-    Complete,
-
-    /// <summary>The bytes cannot be a valid packet; the connection must be closed with an error.</summary>
-    Invalid,
-}
-
 /// <summary>
 /// Decodes startup-phase packets (length word, then code or protocol version, then body).
 /// Works on any segmentation of the input: a packet split into 1-byte segments decodes the same.

@@ -1,4 +1,5 @@
 // StartupPacketDecoderTests.cs: the startup packet codec, byte for byte and on fragmented input.
+using ConMgr.Protocol;
 using System.Buffers;
 using ConMgr.Protocol.Postgres;
 

@@ -1,8 +1,8 @@
-// ListenEndpoints.cs: turns listen_addresses into the endpoints to bind, as the postmaster does.
+// ListenEndpoints.cs: turns listen_addresses into the endpoints to bind, as the postmaster does (conmgr and watchdog).
 using System.Net;
 using System.Net.Sockets;
 
-namespace ConMgr.Daemon.Listener;
+namespace ConMgr.Hosting.Network;
 
 /// <summary>
 /// Resolves <c>listen_addresses</c>: <c>*</c> means every IPv4 and IPv6 address, a host name

@@ -1,15 +1,15 @@
-// ClientListener.cs: the accept loops of one listening port on every configured address.
+// ListenerGroup.cs: the accept loops of one listening port on every configured address.
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Hosting.Logging;
 
-namespace ConMgr.Daemon.Listener;
+namespace ConMgr.Hosting.Network;
 
 /// <summary>
 /// Binds one port on each address of <c>listen_addresses</c> and hands every accepted socket to
 /// a handler. Like the postmaster, an address that cannot be bound is a WARNING; none at all is fatal.
 /// </summary>
-public sealed class ClientListener : IDisposable
+public sealed class ListenerGroup : IDisposable
 {
     private readonly List<Socket> _sockets = [];
     private readonly ServerLog _log;
@@ -17,7 +17,7 @@ public sealed class ClientListener : IDisposable
     private readonly Func<Socket, Task> _handler;
     private readonly List<Task> _loops = [];
 
-    public ClientListener(string name, IReadOnlyList<IPEndPoint> endpoints, Func<Socket, Task> handler, ServerLog log)
+    public ListenerGroup(string name, IReadOnlyList<IPEndPoint> endpoints, Func<Socket, Task> handler, ServerLog log)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         _name = name;

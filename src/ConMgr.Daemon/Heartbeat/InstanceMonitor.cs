@@ -1,0 +1,169 @@
+// InstanceMonitor.cs: conmgr's heartbeat link to one instance's watchdog: connect, keep, lose, reconnect.
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Configuration;
+using ConMgr.Daemon.Instances;
+using ConMgr.Heartbeat;
+using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Heartbeat;
+
+namespace ConMgr.Daemon.Heartbeat;
+
+/// <summary>
+/// One per configured instance. Each attempt, TCP connect plus Hello/Welcome, is bounded by
+/// <c>heartbeat_connect_timeout</c>; after a failed attempt or a lost link the next one starts
+/// <c>heartbeat_connect_interval</c> later. While up, attributes pushed by the watchdog go
+/// straight into the <see cref="InstanceTable"/>.
+/// </summary>
+public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, ServerLog log, TimeProvider time)
+{
+    private HeartbeatLink? _link;
+
+    private InstanceSettings Instance => table[index].Settings;
+
+    private string Name => $"instance {Instance.Number} ({Instance.Address}:{Instance.WatchdogPort})";
+
+    public async Task RunAsync(CancellationToken stop)
+    {
+        var failures = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            table.SetConnecting(index);
+            var (link, pending, error) = await ConnectAsync(stop);
+            if (link is null)
+            {
+                if (stop.IsCancellationRequested)
+                {
+                    break;
+                }
+
+                // The first failure is news; the hundredth is not.
+                log.Write(failures++ == 0 ? MessageLevel.Log : MessageLevel.Debug, $"could not establish heartbeat to {Name}: {error}");
+                table.SetDown(index, error!);
+                await DelayAsync(settings.HeartbeatConnectInterval, stop);
+                continue;
+            }
+
+            failures = 0;
+            await RunLinkAsync(link, pending, stop);
+            await DelayAsync(settings.HeartbeatConnectInterval, stop);
+        }
+
+        table.SetDown(index, "conmgr shutting down");
+    }
+
+    /// <summary>Ends the link in an orderly way (conmgr shutdown): the watchdog gets a Goodbye.</summary>
+    public void SayGoodbye(string reason)
+    {
+        if (_link is { } link)
+        {
+            link.Send(new GoodbyeFrame(reason));
+            link.End(reason);
+        }
+    }
+
+    private async Task RunLinkAsync(HeartbeatLink link, List<HeartbeatFrame> pending, CancellationToken stop)
+    {
+        using (link)
+        {
+            _link = link;
+            var first = pending.OfType<AttributesFrame>().LastOrDefault()?.Attributes ?? InstanceAttributes.Unavailable;
+            table.SetUp(index, first);
+            log.Log($"heartbeat to {Name} established: {Describe(first)}");
+            using var rttTimer = time.CreateTimer(_ => table.SetRtt(index, link.LastRtt), null, settings.HeartbeatInterval, settings.HeartbeatInterval);
+            var reason = await link.RunAsync(frame => OnFrame(frame, link), pending.Where(f => f is not AttributesFrame), stop);
+            _link = null;
+            table.SetDown(index, reason);
+            log.Log($"heartbeat to {Name} lost: {reason}");
+        }
+    }
+
+    private void OnFrame(HeartbeatFrame frame, HeartbeatLink link)
+    {
+        switch (frame)
+        {
+            case AttributesFrame { Attributes: var attributes }:
+                var before = table[index].Attributes;
+                table.SetAttributes(index, attributes);
+                if (attributes.RoleDiffers(before))
+                {
+                    log.Log($"{Name} is now {Describe(attributes)}");
+                }
+
+                break;
+            case RefusalFrame refusal:
+                link.End($"refused by the watchdog: {refusal.Reason}");
+                break;
+            default:
+                link.End($"protocol violation: unexpected {frame.Type} frame");
+                break;
+        }
+    }
+
+    private async Task<(HeartbeatLink? Link, List<HeartbeatFrame> Pending, string? Error)> ConnectAsync(CancellationToken stop)
+    {
+        using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        attempt.CancelAfter(settings.HeartbeatConnectTimeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        HeartbeatChannel? channel = null;
+        try
+        {
+            var addresses = Instance.IsNumeric ? [IPAddress.Parse(Instance.Address)] : await Dns.GetHostAddressesAsync(Instance.Address, attempt.Token);
+            await socket.ConnectAsync(addresses, Instance.WatchdogPort, attempt.Token);
+            channel = new HeartbeatChannel(socket);
+            channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)settings.HeartbeatInterval.TotalMilliseconds, (int)settings.HeartbeatTimeout.TotalMilliseconds));
+            // The first exchange is Hello → Welcome + Attributes: the link is up only once conmgr knows what the instance is.
+            var frames = new List<HeartbeatFrame>();
+            while (frames.Count == 0 || (frames[0] is WelcomeFrame && !frames.OfType<AttributesFrame>().Any()))
+            {
+                if (!await channel.ReceiveAsync(frames.Add, attempt.Token))
+                {
+                    return Fail("connection closed by the watchdog during the handshake");
+                }
+            }
+
+            return frames[0] switch
+            {
+                WelcomeFrame => (new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, time), frames.Skip(1).ToList(), null),
+                RefusalFrame refusal => Fail($"refused by the watchdog: {refusal.Reason}"),
+                var other => Fail($"protocol violation: expected a welcome frame, got {other.Type}"),
+            };
+        }
+        catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+        {
+            return Fail($"timeout after {HeartbeatLink.Format(settings.HeartbeatConnectTimeout)} (heartbeat_connect_timeout)");
+        }
+        catch (Exception ex) when (ex is SocketException or HeartbeatProtocolException or OperationCanceledException)
+        {
+            return Fail(ex.Message);
+        }
+
+        (HeartbeatLink?, List<HeartbeatFrame>, string?) Fail(string error)
+        {
+            if (channel is null)
+            {
+                socket.Dispose();
+            }
+            else
+            {
+                channel.Dispose();
+            }
+
+            return (null, [], error);
+        }
+    }
+
+    private async Task DelayAsync(TimeSpan delay, CancellationToken stop)
+    {
+        try
+        {
+            await Task.Delay(delay, time, stop);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private static string Describe(InstanceAttributes a) =>
+        !a.Available ? "instance unavailable" : $"{a.Role}{(a.DefaultTransactionReadOnly ? " (read-only)" : string.Empty)}, timeline {a.Timeline}";
+}

@@ -1,0 +1,163 @@
+// HeartbeatCodec.cs: encodes and decodes heartbeat frames; no sockets, any segmentation of the input.
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using ConMgr.Protocol;
+
+namespace ConMgr.Protocol.Heartbeat;
+
+/// <summary>
+/// Frame layout: type (1 byte), length (int32 big-endian, counting itself and the payload),
+/// payload. A frame is at most <see cref="MaxFrameLength"/> bytes; a larger length word, an
+/// unknown type or a payload of the wrong size is a protocol error and the connection is closed.
+/// </summary>
+public static class HeartbeatCodec
+{
+    public const short MajorVersion = 1;
+    public const short MinorVersion = 0;
+
+    /// <summary>Largest frame, header included.</summary>
+    public const int MaxFrameLength = 1024;
+
+    /// <summary>Largest text (Goodbye/Refusal reason) in bytes; longer text is cut at a character boundary.</summary>
+    public const int MaxTextBytes = 512;
+
+    public const int HeaderLength = 5;
+
+    public static int EncodedLength(HeartbeatFrame frame)
+    {
+        ArgumentNullException.ThrowIfNull(frame);
+        return HeaderLength + frame.PayloadLength;
+    }
+
+    /// <summary>Encodes <paramref name="frame"/> into <paramref name="destination"/>; returns the bytes written.</summary>
+    public static int Encode(HeartbeatFrame frame, Span<byte> destination)
+    {
+        var length = EncodedLength(frame);
+        destination[0] = (byte)frame.Type;
+        BinaryPrimitives.WriteInt32BigEndian(destination[1..], length - 1);
+        frame.WritePayload(destination[HeaderLength..length]);
+        return length;
+    }
+
+    public static byte[] ToArray(HeartbeatFrame frame)
+    {
+        var bytes = new byte[EncodedLength(frame)];
+        Encode(frame, bytes);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Decodes one frame from the start of <paramref name="buffer"/>. On <see cref="DecodeStatus.Complete"/>,
+    /// <paramref name="consumed"/> is the frame's length; nothing is consumed otherwise.
+    /// </summary>
+    public static DecodeStatus TryDecode(ReadOnlySequence<byte> buffer, out HeartbeatFrame? frame, out long consumed, out string? error)
+    {
+        frame = null;
+        consumed = 0;
+        error = null;
+        if (buffer.Length < HeaderLength)
+        {
+            // A length word is checked as soon as it is whole, so garbage fails fast.
+            return buffer.Length >= 1 && !Enum.IsDefined((HeartbeatFrameType)buffer.FirstSpan[0]) ? Invalid($"unknown frame type 0x{buffer.FirstSpan[0]:x2}", out error) : DecodeStatus.NeedMoreData;
+        }
+
+        Span<byte> header = stackalloc byte[HeaderLength];
+        buffer.Slice(0, HeaderLength).CopyTo(header);
+        var type = (HeartbeatFrameType)header[0];
+        var length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
+        if (!Enum.IsDefined(type))
+        {
+            return Invalid($"unknown frame type 0x{header[0]:x2}", out error);
+        }
+
+        if (length < 4 || length + 1 > MaxFrameLength)
+        {
+            return Invalid($"invalid frame length {length}", out error);
+        }
+
+        if (buffer.Length < length + 1)
+        {
+            return DecodeStatus.NeedMoreData;
+        }
+
+        Span<byte> payload = stackalloc byte[length - 4];
+        buffer.Slice(HeaderLength, length - 4).CopyTo(payload);
+        frame = DecodePayload(type, payload, out error);
+        if (frame is null)
+        {
+            return DecodeStatus.Invalid;
+        }
+
+        consumed = length + 1;
+        return DecodeStatus.Complete;
+    }
+
+    internal static int TextLength(string text) => Encoding.UTF8.GetByteCount(Truncate(text));
+
+    internal static void WriteText(Span<byte> destination, string text) => Encoding.UTF8.GetBytes(Truncate(text), destination);
+
+    private static string Truncate(string text)
+    {
+        if (Encoding.UTF8.GetByteCount(text) <= MaxTextBytes)
+        {
+            return text;
+        }
+
+        var end = text.Length;
+        while (Encoding.UTF8.GetByteCount(text.AsSpan(0, end)) > MaxTextBytes)
+        {
+            end--;
+        }
+
+        return char.IsHighSurrogate(text[end - 1]) ? text[..(end - 1)] : text[..end];
+    }
+
+    private static HeartbeatFrame? DecodePayload(HeartbeatFrameType type, ReadOnlySpan<byte> p, out string? error)
+    {
+        error = null;
+        switch (type)
+        {
+            case HeartbeatFrameType.Hello when p.Length == 16:
+                if (BinaryPrimitives.ReadInt32BigEndian(p) != HelloFrame.Magic)
+                {
+                    error = "bad magic in hello frame";
+                    return null;
+                }
+
+                return new HelloFrame(
+                    BinaryPrimitives.ReadInt16BigEndian(p[4..]),
+                    BinaryPrimitives.ReadInt16BigEndian(p[6..]),
+                    BinaryPrimitives.ReadInt32BigEndian(p[8..]),
+                    BinaryPrimitives.ReadInt32BigEndian(p[12..]));
+            case HeartbeatFrameType.Welcome when p.Length == 4:
+                return new WelcomeFrame(BinaryPrimitives.ReadInt16BigEndian(p), BinaryPrimitives.ReadInt16BigEndian(p[2..]));
+            case HeartbeatFrameType.Beat when p.Length == 24:
+                return new BeatFrame(BinaryPrimitives.ReadInt64BigEndian(p), BinaryPrimitives.ReadInt64BigEndian(p[8..]), BinaryPrimitives.ReadInt64BigEndian(p[16..]));
+            case HeartbeatFrameType.Attributes when p.Length == 37:
+                return new AttributesFrame(new InstanceAttributes(
+                    (p[0] & 1) != 0,
+                    (p[0] & 2) != 0,
+                    (p[0] & 4) != 0,
+                    BinaryPrimitives.ReadInt32BigEndian(p[1..]),
+                    BinaryPrimitives.ReadInt64BigEndian(p[5..]),
+                    BinaryPrimitives.ReadInt64BigEndian(p[13..]),
+                    BinaryPrimitives.ReadInt64BigEndian(p[21..]),
+                    BinaryPrimitives.ReadInt32BigEndian(p[29..]),
+                    BinaryPrimitives.ReadInt32BigEndian(p[33..])));
+            case HeartbeatFrameType.Goodbye when p.Length <= MaxTextBytes:
+                return new GoodbyeFrame(Encoding.UTF8.GetString(p));
+            case HeartbeatFrameType.Refusal when p.Length <= MaxTextBytes:
+                return new RefusalFrame(Encoding.UTF8.GetString(p));
+            default:
+                error = $"invalid payload length {p.Length} for {type} frame";
+                return null;
+        }
+    }
+
+    private static DecodeStatus Invalid(string message, out string? error)
+    {
+        error = message;
+        return DecodeStatus.Invalid;
+    }
+}

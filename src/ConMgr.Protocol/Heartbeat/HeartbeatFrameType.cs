@@ -1,0 +1,24 @@
+// HeartbeatFrameType.cs: the type byte of every frame of the conmgr-watchdog heartbeat protocol.
+namespace ConMgr.Protocol.Heartbeat;
+
+/// <summary>Frame types; docs/protocol.md says who sends each and when.</summary>
+public enum HeartbeatFrameType : byte
+{
+    /// <summary>conmgr → watchdog, first frame: magic, version, heartbeat_interval, heartbeat_timeout.</summary>
+    Hello = (byte)'H',
+
+    /// <summary>watchdog → conmgr, answer to Hello: version accepted.</summary>
+    Welcome = (byte)'W',
+
+    /// <summary>Both ways, every heartbeat_interval: timestamps for round-trip time.</summary>
+    Beat = (byte)'B',
+
+    /// <summary>watchdog → conmgr: the instance's attributes, at connect and on every change.</summary>
+    Attributes = (byte)'A',
+
+    /// <summary>Either way, last frame of an orderly close, with a reason.</summary>
+    Goodbye = (byte)'G',
+
+    /// <summary>watchdog → conmgr instead of Welcome: why the connection is refused.</summary>
+    Refusal = (byte)'R',
+}

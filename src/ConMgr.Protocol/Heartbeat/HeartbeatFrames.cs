@@ -1,0 +1,114 @@
+// HeartbeatFrames.cs: one small sealed type per heartbeat frame, each encoding its own payload.
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ConMgr.Protocol.Heartbeat;
+
+/// <summary>A frame of the heartbeat protocol: type byte, int32 length (itself included), payload.</summary>
+public abstract record HeartbeatFrame
+{
+    private protected HeartbeatFrame()
+    {
+    }
+
+    public abstract HeartbeatFrameType Type { get; }
+
+    /// <summary>Payload size in bytes.</summary>
+    public abstract int PayloadLength { get; }
+
+    /// <summary>Writes the payload (not the header) into <paramref name="destination"/>.</summary>
+    public abstract void WritePayload(Span<byte> destination);
+}
+
+/// <summary>conmgr's opening frame. Intervals travel in milliseconds so sub-second settings survive.</summary>
+public sealed record HelloFrame(short MajorVersion, short MinorVersion, int HeartbeatIntervalMs, int HeartbeatTimeoutMs) : HeartbeatFrame
+{
+    /// <summary>"CMHB": lets a watchdog tell a conmgr from a stray client at the first four bytes.</summary>
+    public const int Magic = 0x434D4842;
+
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Hello;
+
+    public override int PayloadLength => 16;
+
+    public override void WritePayload(Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt32BigEndian(destination, Magic);
+        BinaryPrimitives.WriteInt16BigEndian(destination[4..], MajorVersion);
+        BinaryPrimitives.WriteInt16BigEndian(destination[6..], MinorVersion);
+        BinaryPrimitives.WriteInt32BigEndian(destination[8..], HeartbeatIntervalMs);
+        BinaryPrimitives.WriteInt32BigEndian(destination[12..], HeartbeatTimeoutMs);
+    }
+}
+
+/// <summary>The watchdog accepts the Hello; attributes follow at once.</summary>
+public sealed record WelcomeFrame(short MajorVersion, short MinorVersion) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Welcome;
+
+    public override int PayloadLength => 4;
+
+    public override void WritePayload(Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt16BigEndian(destination, MajorVersion);
+        BinaryPrimitives.WriteInt16BigEndian(destination[2..], MinorVersion);
+    }
+}
+
+/// <summary>
+/// A heartbeat. Times are the sender's monotonic clock in microseconds. <see cref="EchoUs"/> is the
+/// <see cref="SentUs"/> of the last beat received from the peer (0 if none) and <see cref="EchoDelayUs"/>
+/// how long ago it arrived, so the peer computes RTT = now − EchoUs − EchoDelayUs on its own clock.
+/// </summary>
+public sealed record BeatFrame(long SentUs, long EchoUs, long EchoDelayUs) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Beat;
+
+    public override int PayloadLength => 24;
+
+    public override void WritePayload(Span<byte> destination)
+    {
+        BinaryPrimitives.WriteInt64BigEndian(destination, SentUs);
+        BinaryPrimitives.WriteInt64BigEndian(destination[8..], EchoUs);
+        BinaryPrimitives.WriteInt64BigEndian(destination[16..], EchoDelayUs);
+    }
+}
+
+/// <summary>What the watchdog knows of its instance.</summary>
+public sealed record AttributesFrame(InstanceAttributes Attributes) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Attributes;
+
+    public override int PayloadLength => 37;
+
+    public override void WritePayload(Span<byte> destination)
+    {
+        var a = Attributes;
+        destination[0] = (byte)((a.Available ? 1 : 0) | (a.InRecovery ? 2 : 0) | (a.DefaultTransactionReadOnly ? 4 : 0));
+        BinaryPrimitives.WriteInt32BigEndian(destination[1..], a.Timeline);
+        BinaryPrimitives.WriteInt64BigEndian(destination[5..], a.SystemIdentifier);
+        BinaryPrimitives.WriteInt64BigEndian(destination[13..], a.Lsn);
+        BinaryPrimitives.WriteInt64BigEndian(destination[21..], a.ReplayLagUs);
+        BinaryPrimitives.WriteInt32BigEndian(destination[29..], a.ServerVersionNum);
+        BinaryPrimitives.WriteInt32BigEndian(destination[33..], a.Sequence);
+    }
+}
+
+/// <summary>Orderly close. The reason is UTF-8 text, at most <see cref="HeartbeatCodec.MaxTextBytes"/> bytes.</summary>
+public sealed record GoodbyeFrame(string Reason) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Goodbye;
+
+    public override int PayloadLength => HeartbeatCodec.TextLength(Reason);
+
+    public override void WritePayload(Span<byte> destination) => HeartbeatCodec.WriteText(destination, Reason);
+}
+
+/// <summary>The watchdog refuses the connection (version, limit); the reason is UTF-8 text.</summary>
+public sealed record RefusalFrame(string Reason) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Refusal;
+
+    public override int PayloadLength => HeartbeatCodec.TextLength(Reason);
+
+    public override void WritePayload(Span<byte> destination) => HeartbeatCodec.WriteText(destination, Reason);
+}

@@ -1,0 +1,130 @@
+// AttributeChecker.cs: every check_attr_interval, reads the instance's role and state and pushes any change.
+using System.Net.Sockets;
+using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Heartbeat;
+using ConMgr.Watchdog.Instance;
+using Npgsql;
+
+namespace ConMgr.Watchdog.Attributes;
+
+/// <summary>
+/// One of the watchdog's two SQL connections. Reads recovery state, default_transaction_read_only,
+/// timeline, system identifier, LSN and replay lag every <c>watchdog.check_attr_interval</c>; when
+/// anything differs from what was last pushed, <see cref="Changed"/> fires at once. When the
+/// instance cannot be queried the attributes say "unavailable" rather than repeating stale truth.
+/// </summary>
+public sealed class AttributeChecker(InstanceConnection instance, ServerLog log, TimeProvider time) : IAsyncDisposable
+{
+    /// <summary>The query. Timeline on a primary comes from its WAL insert position (the checkpoint's lags after promotion).</summary>
+    public const string Query = """
+        select pg_is_in_recovery(),
+               current_setting('default_transaction_read_only') = 'on',
+               case when pg_is_in_recovery()
+                    then coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint()))
+                    else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end,
+               (select system_identifier from pg_control_system()),
+               coalesce(case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end - '0/0'::pg_lsn, 0)::bigint,
+               case when not pg_is_in_recovery() then -1
+                    when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
+                    else coalesce((extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000000)::bigint, -1) end,
+               current_setting('server_version_num')::int
+        """;
+
+    private readonly PersistentConnection _connection = new(instance, "cm_watchdog attribute checker");
+    private int _sequence;
+
+    /// <summary>The last attributes pushed.</summary>
+    public InstanceAttributes Current { get; private set; } = InstanceAttributes.Unavailable;
+
+    public event Action<InstanceAttributes>? Changed;
+
+    /// <summary>The settings read on the checker's connection at start (waits for the instance).</summary>
+    public async Task<WatchdogSettings> ReadSettingsAsync(int? portOverride, CancellationToken cancellationToken)
+    {
+        var waited = false;
+        while (true)
+        {
+            try
+            {
+                var connection = await _connection.GetAsync(cancellationToken);
+                return await WatchdogSettings.ReadAsync(connection, portOverride);
+            }
+            catch (Exception ex) when (IsInstanceError(ex))
+            {
+                await _connection.DropAsync();
+                if (!waited)
+                {
+                    log.Log($"waiting for the instance ({instance.Describe()}): {ex.Message}");
+                    waited = true;
+                }
+
+                await Task.Delay(TimeSpan.FromMilliseconds(200), time, cancellationToken);
+            }
+        }
+    }
+
+    /// <summary>Checks once now (before the watchdog listens, so the first conmgr gets real attributes).</summary>
+    public async Task RefreshAsync(CancellationToken cancellationToken) => Publish(await CheckAsync(cancellationToken));
+
+    /// <summary>Checks every <paramref name="interval"/> (watchdog.check_attr_interval) until cancelled.</summary>
+    public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(interval, time);
+        while (await timer.WaitForNextTickAsync(cancellationToken))
+        {
+            Publish(await CheckAsync(cancellationToken));
+        }
+    }
+
+    internal static bool IsInstanceError(Exception ex) =>
+        ex is NpgsqlException or IOException or SocketException or TimeoutException or InvalidOperationException;
+
+    private async Task<InstanceAttributes> CheckAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var connection = await _connection.GetAsync(cancellationToken);
+            await using var command = new NpgsqlCommand(Query, connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            await reader.ReadAsync(cancellationToken);
+            return new InstanceAttributes(
+                Available: true,
+                InRecovery: reader.GetBoolean(0),
+                DefaultTransactionReadOnly: reader.GetBoolean(1),
+                Timeline: reader.GetInt32(2),
+                SystemIdentifier: reader.GetInt64(3),
+                Lsn: reader.GetInt64(4),
+                ReplayLagUs: reader.GetInt64(5),
+                ServerVersionNum: reader.GetInt32(6),
+                Sequence: 0);
+        }
+        catch (Exception ex) when (IsInstanceError(ex) && !cancellationToken.IsCancellationRequested)
+        {
+            if (Current.Available)
+            {
+                log.Log($"instance unavailable: {ex.Message}");
+            }
+
+            await _connection.DropAsync();
+            return InstanceAttributes.Unavailable;
+        }
+    }
+
+    private void Publish(InstanceAttributes checkedNow)
+    {
+        if ((checkedNow with { Sequence = 0 }) == (Current with { Sequence = 0 }))
+        {
+            return;
+        }
+
+        if (checkedNow.RoleDiffers(Current) && checkedNow.Available)
+        {
+            log.Log($"instance is {checkedNow.Role}{(checkedNow.DefaultTransactionReadOnly ? " (default_transaction_read_only on)" : string.Empty)}, timeline {checkedNow.Timeline}");
+        }
+
+        Current = checkedNow with { Sequence = ++_sequence };
+        Changed?.Invoke(Current);
+    }
+
+    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+}

@@ -1,0 +1,63 @@
+// InstanceConnection.cs: how the watchdog reaches its instance: the Unix socket named in postmaster.pid, or a connection string.
+using System.Globalization;
+using Npgsql;
+
+namespace ConMgr.Watchdog.Instance;
+
+/// <summary>
+/// Builds the connection string of the watchdog's two SQL connections. With <c>-D PGDATA</c>
+/// it reads the port and the first Unix socket directory from postmaster.pid on every connect
+/// (they change when the instance restarts with another configuration), and connects over
+/// that socket as the OS user: such sessions have no client_addr, so the terminator can never
+/// kill the watchdog's own connections.
+/// </summary>
+public sealed class InstanceConnection
+{
+    private readonly string? _dataDirectory;
+    private readonly string? _connectionString;
+
+    private InstanceConnection(string? dataDirectory, string? connectionString)
+    {
+        _dataDirectory = dataDirectory;
+        _connectionString = connectionString;
+    }
+
+    public string? DataDirectory => _dataDirectory;
+
+    public static InstanceConnection ForDataDirectory(string dataDirectory) => new(Path.GetFullPath(dataDirectory), null);
+
+    public static InstanceConnection ForConnectionString(string connectionString) => new(null, connectionString);
+
+    /// <summary>A description for log lines (no password).</summary>
+    public string Describe() => _dataDirectory is not null ? $"data directory \"{_dataDirectory}\"" : $"\"{new NpgsqlConnectionStringBuilder(_connectionString) { Password = null }}\"";
+
+    public string BuildConnectionString(string applicationName)
+    {
+        var builder = _connectionString is not null ? new NpgsqlConnectionStringBuilder(_connectionString) : FromPostmasterPid();
+        builder.ApplicationName = applicationName;
+        builder.Pooling = false;
+        builder.Timeout = 5;
+        builder.CommandTimeout = 10;
+        builder.KeepAlive = 0;
+        return builder.ConnectionString;
+    }
+
+    private NpgsqlConnectionStringBuilder FromPostmasterPid()
+    {
+        // postmaster.pid: pid, data directory, start time, port, socket directory, listen address, ...
+        var lines = File.ReadAllLines(Path.Combine(_dataDirectory!, "postmaster.pid"));
+        if (lines.Length < 5 || !int.TryParse(lines[3], NumberStyles.None, CultureInfo.InvariantCulture, out var port))
+        {
+            throw new IOException("postmaster.pid is incomplete: the instance is still starting");
+        }
+
+        var socketDirectory = string.IsNullOrEmpty(lines[4]) ? "/tmp" : lines[4];
+        return new NpgsqlConnectionStringBuilder
+        {
+            Host = socketDirectory,
+            Port = port,
+            Username = Environment.UserName,
+            Database = "postgres",
+        };
+    }
+}

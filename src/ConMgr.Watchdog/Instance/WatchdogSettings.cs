@@ -1,0 +1,71 @@
+// WatchdogSettings.cs: the watchdog.* parameters, read from the instance with current_setting(name, true).
+using System.Globalization;
+using Npgsql;
+
+namespace ConMgr.Watchdog.Instance;
+
+/// <summary>
+/// The seed's postgresql.conf parameters (2.2.1) and ConMgr's addition. Read once at start:
+/// every one of them needs an instance restart, as the seed says.
+/// </summary>
+public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses)
+{
+    public const int DefaultPort = 27545;
+    public static readonly TimeSpan DefaultCheckAttrInterval = TimeSpan.FromMilliseconds(1000);
+    public static readonly TimeSpan DefaultHelloTimeout = TimeSpan.FromMilliseconds(10000);
+
+    public static async Task<WatchdogSettings> ReadAsync(NpgsqlConnection connection, int? portOverride)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        await using var command = new NpgsqlCommand(
+            """
+            select current_setting('watchdog.port', true),
+                   current_setting('watchdog.check_attr_interval', true),
+                   current_setting('watchdog.max_heartbeat_connections', true),
+                   current_setting('watchdog.hello_timeout', true),
+                   current_setting('max_connections'),
+                   current_setting('listen_addresses')
+            """,
+            connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        await reader.ReadAsync();
+        string? Text(int i) => reader.IsDBNull(i) || reader.GetString(i).Length == 0 ? null : reader.GetString(i);
+
+        var port = portOverride ?? Number(Text(0), "watchdog.port", DefaultPort, 1, 65535);
+        var interval = Number(Text(1), "watchdog.check_attr_interval", (int)DefaultCheckAttrInterval.TotalMilliseconds, 1, int.MaxValue);
+        var maxConnections = Number(Text(4), "max_connections", 100, 1, int.MaxValue);
+        var maxHeartbeat = Number(Text(2), "watchdog.max_heartbeat_connections", -1, -1, int.MaxValue);
+        var hello = Number(Text(3), "watchdog.hello_timeout", (int)DefaultHelloTimeout.TotalMilliseconds, 1, int.MaxValue);
+        var listen = (Text(5) ?? "localhost").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return new WatchdogSettings(
+            port,
+            TimeSpan.FromMilliseconds(interval),
+            maxHeartbeat < 0 ? maxConnections : maxHeartbeat,
+            TimeSpan.FromMilliseconds(hello),
+            listen);
+    }
+
+    private static int Number(string? text, string name, int fallback, int min, int max)
+    {
+        if (text is null)
+        {
+            return fallback;
+        }
+
+        // The launcher library defines these as plain integers (milliseconds for times); without the
+        // library they are placeholders holding whatever was written, so accept ms, s and min too.
+        var (digits, scale) = text switch
+        {
+            _ when text.EndsWith("ms", StringComparison.Ordinal) => (text[..^2], 1L),
+            _ when text.EndsWith("min", StringComparison.Ordinal) => (text[..^3], 60_000L),
+            _ when text.EndsWith('s') => (text[..^1], 1000L),
+            _ => (text, 1L),
+        };
+        if (!long.TryParse(digits.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var raw) || raw * scale < min || raw * scale > max)
+        {
+            throw new FormatException($"invalid value for parameter \"{name}\": \"{text}\" (must be an integer between {min} and {max})");
+        }
+
+        return (int)(raw * scale);
+    }
+}

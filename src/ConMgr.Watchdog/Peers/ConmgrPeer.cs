@@ -1,0 +1,19 @@
+// ConmgrPeer.cs: one connected conmgr as the watchdog sees it.
+using System.Net;
+using ConMgr.Heartbeat;
+
+namespace ConMgr.Watchdog.Peers;
+
+/// <summary>A conmgr with a live heartbeat link. Its address is what the terminator matches client_addr against.</summary>
+public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link)
+{
+    /// <summary>The conmgr's IP address (IPv4-mapped IPv6 unwrapped, as pg_stat_activity shows it).</summary>
+    public IPAddress Address { get; } = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
+
+    /// <summary>The conmgr's ephemeral port on this connection (pgx_stat_watchdog.conmgr_port).</summary>
+    public int Port { get; } = remote.Port;
+
+    public HeartbeatLink Link { get; } = link;
+
+    public string Describe() => Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
+}

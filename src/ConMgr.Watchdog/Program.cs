@@ -1,0 +1,186 @@
+// Program.cs: cm_watchdog's entry point: arguments, root refusal, settings from the instance, then serve until signalled.
+using System.Globalization;
+using System.Runtime.InteropServices;
+using ConMgr.Configuration;
+using ConMgr.Hosting.Logging;
+using ConMgr.Hosting.Network;
+using ConMgr.Hosting.Posix;
+using ConMgr.Protocol.Heartbeat;
+using ConMgr.Watchdog.Attributes;
+using ConMgr.Watchdog.Instance;
+using ConMgr.Watchdog.Peers;
+using ConMgr.Watchdog.Server;
+using ConMgr.Watchdog.Terminator;
+
+namespace ConMgr.Watchdog;
+
+public static class Program
+{
+    public const string Version = "0.1.0";
+
+    private const string Usage = """
+        cm_watchdog runs beside one PostgreSQL instance: heartbeat server for conmgr processes,
+        attribute checker, and terminator of the sessions of hosts whose heartbeat is lost.
+
+        Usage:
+          cm_watchdog -D DATADIR [options]      instance on this host (Unix socket from postmaster.pid)
+          cm_watchdog -d CONNSTRING [options]   any instance (an Npgsql connection string)
+
+        Options:
+          -p, --port=PORT               listen port (default: the instance's watchdog.port, 27545)
+              --log-min-messages=LEVEL  DEBUG, INFO, NOTICE, WARNING (default), ERROR, LOG, FATAL, PANIC
+          -V, --version                 output version information, then exit
+          -?, --help                    show this help, then exit
+
+        Started by the watchdog library (shared_preload_libraries = 'watchdog') it runs with -D.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        string? dataDirectory = null;
+        string? connectionString = null;
+        int? port = null;
+        var level = MessageLevel.Warning;
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"option requires an argument -- '{arg}'");
+            try
+            {
+                switch (arg)
+                {
+                    case "-D":
+                        dataDirectory = Next();
+                        break;
+                    case "-d":
+                        connectionString = Next();
+                        break;
+                    case "-p" or "--port":
+                        port = int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and <= 65535 ? p : throw new ArgumentException("invalid port");
+                        break;
+                    case "--log-min-messages":
+                        level = Enum.TryParse<MessageLevel>(Next(), ignoreCase: true, out var l) ? l : throw new ArgumentException("invalid log level");
+                        break;
+                    case "-V" or "--version":
+                        Console.WriteLine($"cm_watchdog (ConMgr) {Version}");
+                        return 0;
+                    case "-?" or "--help":
+                        Console.WriteLine(Usage);
+                        return 0;
+                    default:
+                        throw new ArgumentException($"invalid argument: \"{arg}\"");
+                }
+            }
+            catch (ArgumentException ex)
+            {
+                Console.Error.WriteLine($"cm_watchdog: {ex.Message}\nTry \"cm_watchdog --help\" for more information.");
+                return 1;
+            }
+        }
+
+        if (RootRefusal.Check("cm_watchdog", "watchdog") is { } refusal)
+        {
+            Console.Error.WriteLine(refusal);
+            return 1;
+        }
+
+        if ((dataDirectory is null) == (connectionString is null))
+        {
+            Console.Error.WriteLine("cm_watchdog: give exactly one of -D DATADIR or -d CONNSTRING\nTry \"cm_watchdog --help\" for more information.");
+            return 1;
+        }
+
+        var instance = dataDirectory is not null ? InstanceConnection.ForDataDirectory(dataDirectory) : InstanceConnection.ForConnectionString(connectionString!);
+        using var log = new ServerLog(level, [new StderrSink()]);
+        return await RunAsync(instance, port, log, TimeProvider.System);
+    }
+
+    private static async Task<int> RunAsync(InstanceConnection instance, int? port, ServerLog log, TimeProvider time)
+    {
+        using var stop = new CancellationTokenSource();
+        using var signals = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
+            .Select(s => PosixSignalRegistration.Create(s, context =>
+            {
+                context.Cancel = true;
+                stop.Cancel();
+            }))
+            .ToArray()
+            .AsDisposable();
+
+        await using var checker = new AttributeChecker(instance, log, time);
+        WatchdogSettings settings;
+        try
+        {
+            settings = await checker.ReadSettingsAsync(port, stop.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return 0;
+        }
+        catch (FormatException ex)
+        {
+            log.Fatal(ex.Message);
+            return 1;
+        }
+
+        await using var terminator = new SessionTerminator(instance, log);
+        await terminator.WarmUpAsync(stop.Token);
+        await checker.RefreshAsync(stop.Token);
+        var registry = new PeerRegistry(settings.MaxHeartbeatConnections);
+        using var statusFile = instance.DataDirectory is { } dir ? new StatusFile(dir, registry.Snapshot, time) : null;
+        if (statusFile is not null)
+        {
+            registry.Changed += statusFile.MarkChanged;
+            statusFile.Write();
+        }
+
+        checker.Changed += registry.Broadcast;
+        var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
+        ListenerGroup listener;
+        try
+        {
+            listener = new ListenerGroup("watchdog", ListenEndpoints.Resolve(settings.ListenAddresses, settings.Port), server.HandleAsync, log);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            log.Fatal(ex.Message);
+            return 1;
+        }
+
+        using (listener)
+        {
+            listener.Start();
+            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections})");
+            try
+            {
+                await checker.RunAsync(settings.CheckAttrInterval, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        log.Log("cm_watchdog shutting down");
+        server.ShuttingDown = true;
+        foreach (var peer in registry.Snapshot())
+        {
+            peer.Link.Send(new GoodbyeFrame("watchdog shutting down"));
+            peer.Link.End("watchdog shutting down");
+        }
+
+        return 0;
+    }
+
+    private static DisposableArray AsDisposable(this PosixSignalRegistration[] registrations) => new(registrations);
+
+    private sealed class DisposableArray(PosixSignalRegistration[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items)
+            {
+                item.Dispose();
+            }
+        }
+    }
+}

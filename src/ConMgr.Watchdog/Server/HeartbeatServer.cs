@@ -1,0 +1,134 @@
+// HeartbeatServer.cs: accepts conmgr connections, runs the handshake, and runs each link until it ends.
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Heartbeat;
+using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Heartbeat;
+using ConMgr.Watchdog.Attributes;
+using ConMgr.Watchdog.Peers;
+using ConMgr.Watchdog.Terminator;
+
+namespace ConMgr.Watchdog.Server;
+
+/// <summary>
+/// The watchdog end of the heartbeat protocol (docs/protocol.md). A connection must send a valid
+/// Hello within <c>watchdog.hello_timeout</c>; beyond <c>max_heartbeat_connections</c> it gets a
+/// Refusal. When a link ends, for whatever reason, the terminator kills the sessions of that
+/// conmgr's address unless another live conmgr shares it.
+/// </summary>
+public sealed class HeartbeatServer(
+    PeerRegistry registry,
+    AttributeChecker checker,
+    SessionTerminator terminator,
+    TimeSpan helloTimeout,
+    ServerLog log,
+    TimeProvider time)
+{
+    /// <summary>
+    /// Set when the watchdog itself stops: links then end because of us, not because a conmgr
+    /// died, and its sessions are left alone (a watchdog restart must not cut every application).
+    /// </summary>
+    public bool ShuttingDown { get; set; }
+
+    public async Task HandleAsync(Socket socket)
+    {
+        var channel = new HeartbeatChannel(socket);
+        var remote = channel.Remote ?? new IPEndPoint(IPAddress.None, 0);
+        if (!registry.TryReserve())
+        {
+            log.Log($"too many heartbeat connections (max_heartbeat_connections = {registry.MaxConnections}): refusing conmgr {remote}");
+            channel.TrySend(new RefusalFrame($"too many heartbeat connections (max_heartbeat_connections = {registry.MaxConnections})"));
+            channel.Dispose();
+            return;
+        }
+
+        try
+        {
+            var (hello, pending) = await ReadHelloAsync(channel, remote);
+            if (hello is null)
+            {
+                channel.Dispose();
+                return;
+            }
+
+            await RunLinkAsync(channel, remote, hello, pending);
+        }
+        finally
+        {
+            registry.Release();
+        }
+    }
+
+    private async Task<(HelloFrame? Hello, List<HeartbeatFrame> Pending)> ReadHelloAsync(HeartbeatChannel channel, IPEndPoint remote)
+    {
+        var frames = new List<HeartbeatFrame>();
+        using var deadline = new CancellationTokenSource(helloTimeout, time);
+        try
+        {
+            while (frames.Count == 0)
+            {
+                if (!await channel.ReceiveAsync(frames.Add, deadline.Token))
+                {
+                    log.Debug($"connection from {remote} closed before its hello");
+                    return (null, frames);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            log.Log($"no hello from {remote} within {HeartbeatLink.Format(helloTimeout)}: closing");
+            return (null, frames);
+        }
+        catch (Exception ex) when (ex is HeartbeatProtocolException or SocketException)
+        {
+            log.Log($"invalid hello from {remote}: {ex.Message}");
+            channel.TrySend(new RefusalFrame($"protocol violation: {ex.Message}"));
+            return (null, frames);
+        }
+
+        var refusal = frames[0] switch
+        {
+            HelloFrame { MajorVersion: not HeartbeatCodec.MajorVersion } h => $"unsupported protocol version {h.MajorVersion}.{h.MinorVersion}; this watchdog speaks {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.MinorVersion}",
+            HelloFrame { HeartbeatIntervalMs: <= 0 } or HelloFrame { HeartbeatTimeoutMs: <= 0 } => "heartbeat_interval and heartbeat_timeout must be positive",
+            HelloFrame => null,
+            var other => $"protocol violation: expected a hello frame, got {other.Type}",
+        };
+        if (refusal is not null)
+        {
+            log.Log($"refusing conmgr {remote}: {refusal}");
+            channel.TrySend(new RefusalFrame(refusal));
+            return (null, frames);
+        }
+
+        return ((HelloFrame)frames[0], frames.Skip(1).ToList());
+    }
+
+    private async Task RunLinkAsync(HeartbeatChannel channel, IPEndPoint remote, HelloFrame hello, List<HeartbeatFrame> pending)
+    {
+        var link = new HeartbeatLink(channel, TimeSpan.FromMilliseconds(hello.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(hello.HeartbeatTimeoutMs), time);
+        var peer = new ConmgrPeer(remote, link);
+        string reason;
+        using (link)
+        {
+            link.Send(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion));
+            registry.Add(peer);
+            link.Send(new AttributesFrame(checker.Current));
+            log.Log($"heartbeat from conmgr {peer.Describe()} established (interval {HeartbeatLink.Format(link.Interval)}, timeout {HeartbeatLink.Format(link.Timeout)})");
+            reason = await link.RunAsync(frame => log.Debug($"ignoring unexpected {frame.Type} frame from conmgr {peer.Describe()}"), pending);
+        }
+
+        var sameAddressRemains = registry.Remove(peer);
+        log.Log($"heartbeat from conmgr {peer.Describe()} lost: {reason}");
+        if (ShuttingDown)
+        {
+            return;
+        }
+        if (sameAddressRemains)
+        {
+            log.Log($"not terminating sessions from {peer.Address}: another conmgr heartbeat from that address is alive");
+            return;
+        }
+
+        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})");
+    }
+}
