@@ -70,7 +70,26 @@ public sealed class ConMgrNode : IAsyncDisposable
         return ProcessRunner.RunAsync(RepoPaths.Executable("cm_ctl"), all, RunAs, environment: Environment);
     }
 
-    public async Task StartAsync(params string[] args) => (await CtlAsync("start", args)).EnsureSuccess("cm_ctl start");
+    /// <summary>cm_ctl start -W, then waits until conmgr reports ready (not for any heartbeat).</summary>
+    public async Task StartAsync(params string[] args)
+    {
+        (await CtlAsync("start", ["-W", .. args])).EnsureSuccess("cm_ctl start");
+        await WaitReadyAsync();
+    }
+
+    public Task WaitReadyAsync() => Poll.UntilAsync(async () => (await StatusAsync()).State == "ready", TimeSpan.FromSeconds(30), "conmgr to be ready");
+
+    /// <summary>Polls the instance table until instance <paramref name="number"/> satisfies <paramref name="condition"/>; returns how long it took.</summary>
+    public Task<TimeSpan> WaitInstanceAsync(int number, Func<InstanceStatus, bool> condition, TimeSpan timeout, string what) =>
+        Poll.UntilAsync(async () => condition((await StatusAsync()).Instances.Single(i => i.Number == number)), timeout, what);
+
+    /// <summary>conmgr.conf lines for every instance of <paramref name="cluster"/> (instance N = cluster.Instances[N]).</summary>
+    public static string InstanceLines(PgCluster cluster)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        return string.Concat(cluster.Instances.Select((instance, n) =>
+            $"backend_hostaddr{n} = '{instance.Host}'\nbackend_port{n} = {instance.Port}\nwatchdog_port{n} = {instance.WatchdogPort}\n"));
+    }
 
     public async Task<StatusReport> StatusAsync() => await ControlClient.GetStatusAsync(Paths, TimeSpan.FromSeconds(10));
 

@@ -14,16 +14,17 @@ public sealed class CmCtlLifecycleTests
     {
         await using var node = await ConMgrNode.CreateAsync(OneInstance);
 
-        var start = await node.CtlAsync("start");
+        var start = await node.CtlAsync("start", "-W");
         Assert.Equal(0, start.ExitCode);
-        Assert.Contains("conmgr started", start.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("conmgr starting", start.StandardOutput, StringComparison.Ordinal);
+        await node.WaitReadyAsync();
         var pid = node.Pid;
         Assert.NotNull(pid);
 
         var status = await node.CtlAsync("status");
         Assert.Equal(0, status.ExitCode);
         Assert.Contains($"cm_ctl: conmgr is running (PID: {pid})", status.StandardOutput, StringComparison.Ordinal);
-        Assert.Matches(@"\n 0 +\| 127\.0\.0\.1 +\| 5999 +\| 27545 +\| down +\| unknown", status.StandardOutput);
+        Assert.Matches(@"\n 0 +\| 127\.0\.0\.1 +\| 5999 +\| 27545 +\| (down|connecting) +\| unknown", status.StandardOutput);
         Assert.Contains("Application connections", status.StandardOutput, StringComparison.Ordinal);
 
         var stop = await node.CtlAsync("stop");
@@ -55,15 +56,16 @@ public sealed class CmCtlLifecycleTests
     }
 
     [Fact]
-    public async Task No_wait_start_returns_before_ready_and_conmgr_comes_up()
+    public async Task Start_without_a_reachable_primary_times_out_and_leaves_conmgr_running()
     {
         await using var node = await ConMgrNode.CreateAsync(OneInstance);
 
-        var start = await node.CtlAsync("start", "-W");
+        var start = await node.CtlAsync("start", "-t", "2");
 
-        Assert.Equal(0, start.ExitCode);
-        Assert.Contains("conmgr starting", start.StandardOutput, StringComparison.Ordinal);
-        await Poll.UntilAsync(async () => (await node.StatusAsync()).State == "ready", Deadline, "conmgr to be ready");
+        Assert.Equal(1, start.ExitCode);
+        Assert.Contains("no primary with a heartbeat yet (use -W when conmgr.conf names no primary) within 2 s; conmgr keeps running", start.StandardError, StringComparison.Ordinal);
+        Assert.NotNull(node.Pid);
+        Assert.Equal("ready", (await node.StatusAsync()).State);
     }
 
     [Fact]
@@ -96,8 +98,7 @@ public sealed class CmCtlLifecycleTests
         Assert.True(File.Exists(node.Paths.PidFile), "kill -9 leaves the pid file behind");
         Assert.Equal(3, (await node.CtlAsync("status")).ExitCode);
         Assert.Equal(1, (await node.CtlAsync("stop")).ExitCode);
-        var restart = await node.CtlAsync("start");
-        Assert.Equal(0, restart.ExitCode);
+        await node.StartAsync();
         Assert.NotEqual(pid, node.Pid);
     }
 
@@ -108,10 +109,11 @@ public sealed class CmCtlLifecycleTests
         await node.StartAsync();
         var first = node.Pid!.Value;
 
-        var restart = await node.CtlAsync("restart");
+        var restart = await node.CtlAsync("restart", "-W");
 
         Assert.Equal(0, restart.ExitCode);
         Assert.False(Libc.IsAlive(first));
+        await node.WaitReadyAsync();
         Assert.NotNull(node.Pid);
         Assert.NotEqual(first, node.Pid);
     }
