@@ -1,0 +1,46 @@
+// LinkCutTests.cs: a real cut between two network namespaces while a query runs: conmgr and the server both notice in time.
+using System.Globalization;
+using ConMgr.Testing;
+using static ConMgr.IntegrationTests.Heartbeat.HeartbeatSettings;
+
+namespace ConMgr.IntegrationTests.Heartbeat;
+
+public sealed class LinkCutTests
+{
+    private const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
+
+    [Fact]
+    public async Task Cut_link_is_detected_by_conmgr_and_the_server_kills_the_client_hosts_sessions()
+    {
+        await using var link = await NetworkLink.CreateAsync();
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
+        {
+            Standbys = 0,
+            Host = NetworkLink.ServerAddress,
+            NetworkNamespace = link.ServerNamespace,
+            Watchdog = WatchdogMode.Launcher,
+            CheckAttrIntervalMs = CheckAttrIntervalMs,
+        });
+        var clientHost = new RunAs("postgres", link.ClientNamespace);
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster), clientHost);
+        await node.StartAsync();
+        await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "primary", Deadline, "the link across the namespaces");
+
+        await using var psql = BackgroundProcess.Start(
+            "psql",
+            ["-X", "-h", NetworkLink.ServerAddress, "-p", cluster.Primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-c", "select pg_sleep(600)"],
+            clientHost,
+            Path.Combine(node.Directory, "psql.log"));
+        await Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(ClientSessions + " and state = 'active'") == 1, Deadline, "the query in flight");
+
+        await link.CutAsync();
+        var conmgrTask = node.WaitInstanceAsync(0, i => i.Heartbeat != "up", Deadline, "conmgr to notice the cut");
+        var serverTask = Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(ClientSessions) == 0, Deadline, "the server to kill the client host's session");
+        await Task.WhenAll(conmgrTask, serverTask);
+
+        Assert.True(await conmgrTask <= ConmgrDetectionBound, $"conmgr noticed after {(await conmgrTask).TotalMilliseconds:0} ms");
+        Assert.True(await serverTask <= ServerDetectionBound, $"server killed the session after {(await serverTask).TotalMilliseconds:0} ms");
+        Assert.False(psql.HasExited, "psql itself cannot hear anything across the cut: only conmgr (and, later, the client library) can tell it");
+        Assert.Contains($"terminated 1 session(s) from {NetworkLink.ClientAddress}", await File.ReadAllTextAsync(cluster.Primary.LogFile), StringComparison.Ordinal);
+    }
+}
