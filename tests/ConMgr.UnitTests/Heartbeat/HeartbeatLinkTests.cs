@@ -1,0 +1,126 @@
+// HeartbeatLinkTests.cs: the link's timers under a fake clock over a real socket pair: beats, timeout, RTT, goodbye.
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Heartbeat;
+using ConMgr.Protocol.Heartbeat;
+using ConMgr.Testing;
+using Microsoft.Extensions.Time.Testing;
+
+namespace ConMgr.UnitTests.Heartbeat;
+
+public sealed class HeartbeatLinkTests : IDisposable
+{
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private readonly FakeTimeProvider _time = new();
+    private readonly Socket _local;
+    private readonly Socket _peer;
+
+    public HeartbeatLinkTests()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        _local = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _local.Connect(listener.LocalEndPoint!);
+        _peer = listener.Accept();
+    }
+
+    [Fact]
+    public async Task Silence_for_the_timeout_ends_the_link_and_each_frame_pushes_the_deadline_back()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
+        var run = link.RunAsync(_ => { });
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        await SendFromPeerAsync(new BeatFrame(1, 0, 0));
+        await Poll.UntilAsync(() => PeerHasBytes(), Wait, "our beats to reach the peer");
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(run.IsCompleted, "a frame 2 s ago pushed the 3 s deadline back");
+
+        _time.Advance(TimeSpan.FromSeconds(1.01));
+
+        Assert.Equal("no heartbeat received for 3 s", await run.WaitAsync(Wait));
+    }
+
+    [Fact]
+    public async Task Beats_go_out_every_interval()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
+        _ = link.RunAsync(_ => { });
+        var first = await ReadBeatAtPeerAsync();
+
+        var sent = new List<long> { first.SentUs };
+        for (var i = 0; i < 2; i++)
+        {
+            _time.Advance(Interval);
+            sent.Add((await ReadBeatAtPeerAsync()).SentUs);
+        }
+
+        Assert.Equal([1_000_000, 1_000_000], sent.Zip(sent.Skip(1), (a, b) => b - a));
+        Assert.Equal(0, _peer.Available);
+    }
+
+    [Fact]
+    public async Task Rtt_comes_from_the_echo_of_our_own_beat()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
+        _ = link.RunAsync(_ => { });
+        var ourBeat = await ReadBeatAtPeerAsync();
+
+        _time.Advance(TimeSpan.FromMilliseconds(30));
+        await SendFromPeerAsync(new BeatFrame(5, ourBeat.SentUs, EchoDelayUs: 10_000));
+
+        await Poll.UntilAsync(() => link.LastRtt is not null, Wait, "an RTT");
+        Assert.Equal(TimeSpan.FromMilliseconds(20), link.LastRtt);
+    }
+
+    [Fact]
+    public async Task Goodbye_and_close_end_the_link_with_their_reason()
+    {
+        using (var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time))
+        {
+            var run = link.RunAsync(_ => { });
+            await SendFromPeerAsync(new GoodbyeFrame("conmgr shutting down"));
+            Assert.Equal("peer closed the link: conmgr shutting down", await run.WaitAsync(Wait));
+        }
+    }
+
+    [Fact]
+    public async Task Peer_close_and_garbage_end_the_link()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
+        var frames = new List<HeartbeatFrame>();
+        var run = link.RunAsync(frames.Add);
+        await SendFromPeerAsync(new AttributesFrame(InstanceAttributes.Unavailable));
+        await _peer.SendAsync(new byte[] { (byte)'Z', 0, 0, 0, 4 });
+
+        Assert.Equal("protocol violation: unknown frame type 0x5a", await run.WaitAsync(Wait));
+        Assert.Equal([new AttributesFrame(InstanceAttributes.Unavailable)], frames);
+    }
+
+    public void Dispose()
+    {
+        _local.Dispose();
+        _peer.Dispose();
+    }
+
+    private bool PeerHasBytes() => _peer.Available > 0;
+
+    private async Task SendFromPeerAsync(HeartbeatFrame frame) => await _peer.SendAsync(HeartbeatCodec.ToArray(frame));
+
+    private async Task<BeatFrame> ReadBeatAtPeerAsync()
+    {
+        var buffer = new byte[HeartbeatCodec.EncodedLength(new BeatFrame(0, 0, 0))];
+        var filled = 0;
+        while (filled < buffer.Length)
+        {
+            filled += await _peer.ReceiveAsync(buffer.AsMemory(filled));
+        }
+
+        HeartbeatCodec.TryDecode(new System.Buffers.ReadOnlySequence<byte>(buffer), out var frame, out _, out _);
+        return Assert.IsType<BeatFrame>(frame);
+    }
+}
