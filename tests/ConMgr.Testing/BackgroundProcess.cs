@@ -12,6 +12,7 @@ namespace ConMgr.Testing;
 public sealed class BackgroundProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private int _disposed;
 
     private BackgroundProcess(Process process, string logFile)
     {
@@ -50,6 +51,11 @@ public sealed class BackgroundProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         if (!_process.HasExited)
         {
             Libc.Kill(Pid, Libc.SIGCONT);

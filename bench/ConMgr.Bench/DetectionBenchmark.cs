@@ -1,0 +1,126 @@
+// DetectionBenchmark.cs: link cut → conmgr notices, → server kills the sessions; beside it, plain TCP with and without tuning.
+using System.Diagnostics;
+using System.Globalization;
+using ConMgr.Testing;
+
+namespace ConMgr.Bench;
+
+/// <summary>
+/// Builds the link-cut scenario of the tests (server host and client host in two network
+/// namespaces, PostgreSQL with its launched watchdog in one, conmgr and psql in the other),
+/// cuts the link <c>cuts</c> times while a query is in flight and measures, from the cut, when
+/// conmgr marks the instance down and when the server has killed the client host's session.
+/// Then the same cut without conmgr: how long psql and the server take to notice by TCP alone.
+/// </summary>
+public static class DetectionBenchmark
+{
+    private const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
+    private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(5);
+
+    public static async Task RunAsync(int cuts, TimeSpan interval, TimeSpan timeout, TimeSpan tcpWindow)
+    {
+        Console.WriteLine($"detection: {cuts} cuts, heartbeat_interval {interval.TotalMilliseconds} ms, heartbeat_timeout {timeout.TotalMilliseconds} ms");
+        await using var link = await NetworkLink.CreateAsync();
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
+        {
+            Standbys = 0,
+            Host = NetworkLink.ServerAddress,
+            NetworkNamespace = link.ServerNamespace,
+            Watchdog = WatchdogMode.Launcher,
+        });
+        var clientHost = new RunAs("postgres", link.ClientNamespace);
+        await using var node = await ConMgrNode.CreateAsync(
+            $"heartbeat_interval = {interval.TotalMilliseconds}ms\nheartbeat_timeout = {timeout.TotalMilliseconds}ms\nheartbeat_connect_interval = 100ms\nheartbeat_connect_timeout = 2s\n" + ConMgrNode.InstanceLines(cluster),
+            clientHost);
+        await node.StartAsync();
+
+        // One persistent admin connection for polling: opening one per poll would dominate a 5 ms poll.
+        await using var admin = new Npgsql.NpgsqlConnection(cluster.Primary.ConnectionString());
+        await admin.OpenAsync();
+        async Task<long> SessionsAsync()
+        {
+            await using var command = new Npgsql.NpgsqlCommand(ClientSessions, admin);
+            return (long)(await command.ExecuteScalarAsync())!;
+        }
+
+        var conmgr = new List<double>();
+        var server = new List<double>();
+        for (var i = 0; i < cuts; i++)
+        {
+            await node.WaitInstanceAsync(0, s => s.Heartbeat == "up", TimeSpan.FromSeconds(30), "the link");
+            await using var psql = StartPsql(cluster, clientHost, Path.Combine(node.Directory, $"psql{i}.log"), string.Empty);
+            await WaitActiveAsync(cluster);
+
+            // Cut at a random phase of the beat cycle, as a real failure would.
+            await Task.Delay(Random.Shared.Next((int)interval.TotalMilliseconds));
+            var watch = Stopwatch.StartNew();
+            await link.CutAsync();
+            var conmgrTask = Until(async () => (await node.StatusAsync()).Instances[0].Heartbeat != "up", watch);
+            var serverTask = Until(async () => await SessionsAsync() == 0, watch);
+            conmgr.Add((await conmgrTask).TotalMilliseconds);
+            server.Add((await serverTask).TotalMilliseconds);
+            await link.RestoreAsync();
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  cut {i + 1,2}: conmgr {conmgr[^1],6:0} ms, server {server[^1],6:0} ms"));
+        }
+
+        var timeoutMs = timeout.TotalMilliseconds;
+        Console.WriteLine($"conmgr notices: {Stats.Summary(conmgr)}; median/timeout = {Stats.Percentile(conmgr, 50) / timeoutMs:0.000}, max/timeout = {conmgr.Max() / timeoutMs:0.000}");
+        Console.WriteLine($"server kills:   {Stats.Summary(server)}; median/timeout = {Stats.Percentile(server, 50) / timeoutMs:0.000}, max/timeout = {server.Max() / timeoutMs:0.000}");
+
+        await node.CtlAsync("stop", "-m", "immediate");
+        await PlainTcpAsync(link, cluster, clientHost, node.Directory, "default keepalives", string.Empty, [], tcpWindow);
+        await PlainTcpAsync(link, cluster, clientHost, node.Directory, "tcp_user_timeout = 1000 ms (client and server)", " tcp_user_timeout=1000", ["set tcp_user_timeout = 1000"], tcpWindow);
+        await PlainTcpAsync(
+            link,
+            cluster,
+            clientHost,
+            node.Directory,
+            "tcp_user_timeout = 1000 ms + keepalives 1 s idle / 1 s interval / 1 probe (client and server) + client_connection_check_interval = 1000 ms (server)",
+            " tcp_user_timeout=1000 keepalives_idle=1 keepalives_interval=1 keepalives_count=1",
+            ["set tcp_user_timeout = 1000", "set tcp_keepalives_idle = 1", "set tcp_keepalives_interval = 1", "set tcp_keepalives_count = 1", "set client_connection_check_interval = 1000"],
+            tcpWindow);
+    }
+
+    /// <summary>The same cut with no conmgr: psql's own socket options, the server's per-session settings.</summary>
+    private static async Task PlainTcpAsync(NetworkLink link, PgCluster cluster, RunAs clientHost, string directory, string label, string clientOptions, string[] serverSettings, TimeSpan window)
+    {
+        await cluster.Primary.ExecuteAsync($"select pg_terminate_backend(pid) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}'");
+        await using var psql = StartPsql(cluster, clientHost, Path.Combine(directory, "psql-tcp.log"), clientOptions, serverSettings);
+        await WaitActiveAsync(cluster);
+        var watch = Stopwatch.StartNew();
+        await link.CutAsync();
+        var client = UntilOrNull(() => Task.FromResult(psql.HasExited), watch, window);
+        var server = UntilOrNull(async () => await cluster.Primary.ScalarAsync<long>(ClientSessions) == 0, watch, window);
+        string Show(TimeSpan? t) => t is { } v ? $"{v.TotalMilliseconds:0} ms" : $"not within {window.TotalSeconds:0} s";
+        Console.WriteLine($"plain TCP, {label}: psql notices {Show(await client)}, server notices {Show(await server)}");
+        await link.RestoreAsync();
+    }
+
+    private static BackgroundProcess StartPsql(PgCluster cluster, RunAs clientHost, string log, string options, params string[] settings)
+    {
+        var conninfo = $"host={NetworkLink.ServerAddress} port={cluster.Primary.Port} user=postgres dbname=postgres{options}";
+        var sql = string.Concat(settings.Select(s => s + "; ")) + "select pg_sleep(600)";
+        return BackgroundProcess.Start("psql", ["-X", conninfo, "-c", sql], clientHost, log);
+    }
+
+    private static Task<TimeSpan> WaitActiveAsync(PgCluster cluster) =>
+        Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(ClientSessions + " and state = 'active' and query like '%pg_sleep%'") == 1, TimeSpan.FromSeconds(30), "the query in flight");
+
+    private static async Task<TimeSpan> Until(Func<Task<bool>> condition, Stopwatch watch) =>
+        await UntilOrNull(condition, watch, TimeSpan.FromSeconds(60)) ?? throw new TimeoutException("not detected within 60 s");
+
+    private static async Task<TimeSpan?> UntilOrNull(Func<Task<bool>> condition, Stopwatch watch, TimeSpan window)
+    {
+        while (watch.Elapsed < window)
+        {
+            if (await condition())
+            {
+                return watch.Elapsed;
+            }
+
+            await Task.Delay(PollEvery);
+        }
+
+        return null;
+    }
+}

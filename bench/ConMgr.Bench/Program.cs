@@ -1,0 +1,37 @@
+// Program.cs: cm_bench detection|scale: the benchmarks whose results docs/benchmarks.md records.
+using System.Globalization;
+
+namespace ConMgr.Bench;
+
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        switch (args)
+        {
+            case ["detection", ..]:
+                await DetectionBenchmark.RunAsync(
+                    cuts: Option(args, "--cuts", 20),
+                    interval: TimeSpan.FromMilliseconds(Option(args, "--interval-ms", 200)),
+                    timeout: TimeSpan.FromMilliseconds(Option(args, "--timeout-ms", 1000)),
+                    tcpWindow: TimeSpan.FromSeconds(Option(args, "--tcp-window-s", 30)));
+                return 0;
+            case ["scale", ..]:
+                var peers = args.SkipWhile(a => a != "--peers").Skip(1).FirstOrDefault() ?? "1000,10000";
+                await ScaleBenchmark.RunAsync(
+                    [.. peers.Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture))],
+                    settle: TimeSpan.FromSeconds(Option(args, "--settle-s", 5)),
+                    window: TimeSpan.FromSeconds(Option(args, "--window-s", 20)));
+                return 0;
+            default:
+                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]");
+                return 1;
+        }
+    }
+
+    private static int Option(string[] args, string name, int fallback)
+    {
+        var index = Array.IndexOf(args, name);
+        return index >= 0 && index + 1 < args.Length ? int.Parse(args[index + 1], CultureInfo.InvariantCulture) : fallback;
+    }
+}
