@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# demo.sh: builds ConMgr, starts a local PostgreSQL primary + standby and a conmgr watching both,
-# shows cm_ctl status, then stops everything and removes what it made.
+# demo.sh: builds ConMgr, starts a local PostgreSQL primary + standby (each with its watchdog) and a
+# conmgr watching both, shows cm_ctl status, promotes the standby and shows what conmgr saw, then
+# stops everything and removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./build.sh >/dev/null
@@ -17,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== Starting a PostgreSQL 15 primary and a streaming standby in $demo/cluster"
+echo "== Starting a PostgreSQL 15 primary and a streaming standby in $demo/cluster (shared_preload_libraries = 'watchdog')"
 "$bin/cm_devcluster" up "$demo/cluster" --standbys 1
 # shellcheck disable=SC1091
 source "$demo/cluster/cluster.env"
@@ -31,27 +32,34 @@ cat > "$demo/cm/conmgr.conf" <<CONF
 port = $port
 backend_hostaddr0 = '$PRIMARY_HOST'
 backend_port0 = $PRIMARY_PORT
+watchdog_port0 = $PRIMARY_WATCHDOG_PORT
 backend_hostaddr1 = '$STANDBY1_HOST'
 backend_port1 = $STANDBY1_PORT
-heartbeat_interval = 1s
-heartbeat_timeout = 3s
+watchdog_port1 = $STANDBY1_WATCHDOG_PORT
+heartbeat_interval = 500ms
+heartbeat_timeout = 2s
 log_min_messages = log
 CONF
 [ "$(id -u)" -eq 0 ] && chown -R "$user" "$demo/cm"
 cat "$demo/cm/conmgr.conf"
 
 echo
-echo "== cm_ctl start"
-as_user "$bin/cm_ctl" start -D "$demo/cm" -l "$demo/cm/conmgr.log"
+echo "== cm_ctl start --complete (returns once every instance's heartbeat is up)"
+as_user "$bin/cm_ctl" start -D "$demo/cm" -l "$demo/cm/conmgr.log" --complete
 echo
 echo "== cm_ctl status"
 as_user "$bin/cm_ctl" status -D "$demo/cm"
 echo
-echo "== The instances themselves"
-for pair in "primary:$PRIMARY_PORT" "standby1:$STANDBY1_PORT"; do
-  printf '%s: pg_is_in_recovery = ' "${pair%%:*}"
-  psql -X -A -t -h 127.0.0.1 -p "${pair##*:}" -U postgres -c 'select pg_is_in_recovery()' postgres
+echo "== pgx_stat_watchdog on the primary"
+psql -X -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -c 'create extension watchdog' -c 'select * from pgx_stat_watchdog' postgres
+echo
+echo "== Promoting the standby: its watchdog pushes the new role within watchdog.check_attr_interval"
+psql -X -A -t -h 127.0.0.1 -p "$STANDBY1_PORT" -U postgres -c 'select pg_promote()' postgres >/dev/null
+for _ in $(seq 50); do
+  as_user "$bin/cm_ctl" status -D "$demo/cm" -i instance | grep -qE '^ 1 .*\| primary ' && break
+  sleep 0.1
 done
+as_user "$bin/cm_ctl" status -D "$demo/cm" -i instance
 echo
 echo "== cm_ctl stop"
 as_user "$bin/cm_ctl" stop -D "$demo/cm"

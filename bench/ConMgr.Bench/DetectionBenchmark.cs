@@ -67,7 +67,13 @@ public static class DetectionBenchmark
         Console.WriteLine($"conmgr notices: {Stats.Summary(conmgr)}; median/timeout = {Stats.Percentile(conmgr, 50) / timeoutMs:0.000}, max/timeout = {conmgr.Max() / timeoutMs:0.000}");
         Console.WriteLine($"server kills:   {Stats.Summary(server)}; median/timeout = {Stats.Percentile(server, 50) / timeoutMs:0.000}, max/timeout = {server.Max() / timeoutMs:0.000}");
 
-        await node.CtlAsync("stop", "-m", "immediate");
+        // No conmgr from here on: its heartbeat would make the server notice, which is what plain TCP must do alone.
+        (await node.CtlAsync("stop", "-m", "fast")).EnsureSuccess("cm_ctl stop");
+        await Poll.UntilAsync(
+            async () => !(await File.ReadAllTextAsync(cluster.Primary.LogFile)).Split('\n').Any(l => l.Contains("established", StringComparison.Ordinal))
+                || (await File.ReadAllTextAsync(cluster.Primary.LogFile)).Split('\n').Last(l => l.Contains("heartbeat from conmgr", StringComparison.Ordinal)).Contains(" lost:", StringComparison.Ordinal),
+            TimeSpan.FromSeconds(30),
+            "the watchdog to see conmgr gone");
         await PlainTcpAsync(link, cluster, clientHost, node.Directory, "default keepalives", string.Empty, [], tcpWindow);
         await PlainTcpAsync(link, cluster, clientHost, node.Directory, "tcp_user_timeout = 1000 ms (client and server)", " tcp_user_timeout=1000", ["set tcp_user_timeout = 1000"], tcpWindow);
         await PlainTcpAsync(
