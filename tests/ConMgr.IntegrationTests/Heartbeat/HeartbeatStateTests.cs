@@ -6,6 +6,7 @@ using static ConMgr.IntegrationTests.Heartbeat.HeartbeatSettings;
 
 namespace ConMgr.IntegrationTests.Heartbeat;
 
+[Collection(TimingSensitive.Name)]
 public sealed class HeartbeatStateTests
 {
     private static Task<PgCluster> ClusterAsync(WatchdogMode mode = WatchdogMode.Launcher, int standbys = 1) =>

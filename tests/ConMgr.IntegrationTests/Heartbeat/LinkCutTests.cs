@@ -5,6 +5,7 @@ using static ConMgr.IntegrationTests.Heartbeat.HeartbeatSettings;
 
 namespace ConMgr.IntegrationTests.Heartbeat;
 
+[Collection(TimingSensitive.Name)]
 public sealed class LinkCutTests
 {
     private const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
@@ -41,6 +42,10 @@ public sealed class LinkCutTests
         Assert.True(await conmgrTask <= ConmgrDetectionBound, $"conmgr noticed after {(await conmgrTask).TotalMilliseconds:0} ms");
         Assert.True(await serverTask <= ServerDetectionBound, $"server killed the session after {(await serverTask).TotalMilliseconds:0} ms");
         Assert.False(psql.HasExited, "psql itself cannot hear anything across the cut: only conmgr (and, later, the client library) can tell it");
-        Assert.Contains($"terminated 1 session(s) from {NetworkLink.ClientAddress}", await File.ReadAllTextAsync(cluster.Primary.LogFile), StringComparison.Ordinal);
+        // The session can be gone before the terminator's query returns and its LOG line is written.
+        await Poll.UntilAsync(
+            () => File.ReadAllText(cluster.Primary.LogFile).Contains($"terminated 1 session(s) from {NetworkLink.ClientAddress}", StringComparison.Ordinal),
+            Deadline,
+            "the terminator's LOG line");
     }
 }

@@ -7,6 +7,7 @@ using static ConMgr.IntegrationTests.Heartbeat.HeartbeatSettings;
 
 namespace ConMgr.IntegrationTests.Heartbeat;
 
+[Collection(TimingSensitive.Name)]
 public sealed class TerminatorTests
 {
     private const string SessionsFromLoopback = "select count(*) from pg_stat_activity where client_addr = '127.0.0.1' and backend_type = 'client backend'";
