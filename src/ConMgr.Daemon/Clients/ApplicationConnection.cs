@@ -13,6 +13,7 @@ public sealed class ApplicationConnection : IDisposable
 {
     private static long s_nextId;
     private int _closed;
+    private int _closing;
 
     public ApplicationConnection(Socket socket, DateTimeOffset connectedAt)
     {
@@ -38,13 +39,19 @@ public sealed class ApplicationConnection : IDisposable
     /// <summary>The instance this client was sent to, as host:port.</summary>
     public string? Instance { get; set; }
 
+    /// <summary>Index in the instance table of the instance this client was sent to; −1 before.</summary>
+    public int InstanceIndex { get; set; } = -1;
+
+    /// <summary>The parsed target, for re-checking when the instance's role changes.</summary>
+    public Routing.TargetSessionAttrs TargetAttrs { get; set; }
+
     public string Describe() => Remote is null ? "unknown" : $"{Remote.Address}:{Remote.Port}";
 
     /// <summary>Sends <paramref name="error"/> (best effort, bounded by <paramref name="timeout"/>) and closes.</summary>
     public async Task CloseWithErrorAsync(ErrorResponse error, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(error);
-        if (Volatile.Read(ref _closed) != 0)
+        if (Interlocked.Exchange(ref _closing, 1) != 0 || Volatile.Read(ref _closed) != 0)
         {
             return;
         }

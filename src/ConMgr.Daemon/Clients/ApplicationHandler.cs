@@ -6,11 +6,12 @@ using ConMgr.Protocol.Postgres;
 namespace ConMgr.Daemon.Clients;
 
 /// <summary>
-/// Admits a connection against max_connections, reads its startup packet and answers it.
-/// Until the resolve protocol exists, every well-formed startup message gets a clean
-/// FATAL 0A000 ErrorResponse; SSL and GSSENC requests get the postmaster's 'N'.
+/// Admits a connection against max_connections, reads its startup packet and answers it. A
+/// resolve request (docs/protocol.md) gets the chosen instance and stays open to carry the
+/// loss report; anything else gets a clean FATAL ErrorResponse; SSL and GSSENC requests get
+/// the postmaster's 'N'.
 /// </summary>
-public sealed class ApplicationHandler(ApplicationRegistry registry, ServerLog log, TimeProvider time)
+public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ServerLog log, TimeProvider time)
 {
     /// <summary>A client must send its startup packet within this time (PostgreSQL: authentication_timeout).</summary>
     public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(10);
@@ -86,9 +87,12 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ServerLog l
                 case CancelRequest:
                     // Like the postmaster: a cancel request gets no answer, just a close.
                     return;
+                case StartupMessage startup when startup.GetParameter(ResolveProtocol.RequestOption) is not null:
+                    await resolver.ResolveAsync(connection, startup);
+                    return;
                 default:
-                    log.Debug($"connection request from {connection.Describe()} refused: not supported yet");
-                    await connection.CloseWithErrorAsync(ClientErrors.RequestNotSupported("connection requests"), ErrorSendTimeout);
+                    log.Debug($"ordinary startup message from {connection.Describe()} refused: this is the resolve port");
+                    await connection.CloseWithErrorAsync(ClientErrors.NotAResolveRequest(), ErrorSendTimeout);
                     return;
             }
         }

@@ -11,6 +11,7 @@ public sealed class ApplicationRegistry(int maxConnections)
 {
     private readonly ConcurrentDictionary<long, ApplicationConnection> _connections = new();
     private readonly Lock _gate = new();
+    private readonly Dictionary<int, int> _outstanding = [];
     private TaskCompletionSource _empty = NewEmptySignal(completed: true);
     private int _count;
 
@@ -49,6 +50,11 @@ public sealed class ApplicationRegistry(int maxConnections)
                 return;
             }
 
+            if (connection.InstanceIndex >= 0)
+            {
+                _outstanding[connection.InstanceIndex]--;
+            }
+
             if (--_count == 0)
             {
                 _empty.TrySetResult();
@@ -57,6 +63,26 @@ public sealed class ApplicationRegistry(int maxConnections)
     }
 
     public IReadOnlyList<ApplicationConnection> Snapshot() => [.. _connections.Values.OrderBy(c => c.Id)];
+
+    /// <summary>Application connections currently sent to instance <paramref name="index"/> (the router's load measure).</summary>
+    public int Outstanding(int index)
+    {
+        lock (_gate)
+        {
+            return _outstanding.GetValueOrDefault(index);
+        }
+    }
+
+    /// <summary>Records that <paramref name="connection"/> was sent to instance <paramref name="index"/>.</summary>
+    public void Assign(ApplicationConnection connection, int index)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        lock (_gate)
+        {
+            connection.InstanceIndex = index;
+            _outstanding[index] = _outstanding.GetValueOrDefault(index) + 1;
+        }
+    }
 
     /// <summary>Completes when no application connection is left.</summary>
     public Task WaitEmptyAsync()

@@ -7,6 +7,12 @@ public enum ApplicationState
     /// <summary>Accepted; conmgr is reading the startup packet (bounded by the startup timeout).</summary>
     AwaitingStartup,
 
+    /// <summary>
+    /// Resolved: the client was told host:port and connected there; conmgr keeps the socket and
+    /// reports on it if that instance is lost or stops matching the client's target.
+    /// </summary>
+    Monitoring,
+
     /// <summary>conmgr is sending a final ErrorResponse before closing.</summary>
     Rejecting,
 

@@ -48,7 +48,8 @@ public sealed class InstanceTable
         _rows = [.. instances.Select(i => new InstanceState(i, LinkState.Down, InstanceAttributes.Unavailable, null, now, null))];
     }
 
-    public event Action<InstanceState>? Changed;
+    /// <summary>Raised after a row changed, with its index.</summary>
+    public event Action<int, InstanceState>? Changed;
 
     public int Count => _rows.Length;
 
@@ -94,19 +95,28 @@ public sealed class InstanceTable
             LastError = reason,
         });
 
-    public IReadOnlyList<InstanceStatus> Snapshot() => [.. Rows().Select(row => new InstanceStatus(
+    public IReadOnlyList<InstanceStatus> Snapshot()
+    {
+        var rows = Rows();
+
+        // A primary on an older timeline than another live primary is a split-brain leftover: say so.
+        var newestPrimary = rows.Where(r => r.Role == "primary").Select(r => r.Attributes.Timeline).DefaultIfEmpty(0).Max();
+        return [.. rows.Select(row => Status(row, row.Role == "primary" && row.Attributes.Timeline < newestPrimary ? "stale primary" : row.Role))];
+    }
+
+    private static InstanceStatus Status(InstanceState row, string role) => new(
         row.Settings.Number,
         row.Settings.Address,
         row.Settings.Port,
         row.Settings.WatchdogPort,
         row.Link.ToString().ToLowerInvariant(),
-        row.Role,
+        role,
         row.Link == LinkState.Up && row.Attributes.Available ? row.Attributes.DefaultTransactionReadOnly : null,
         row.LastRtt?.TotalMilliseconds,
         row.Since,
         row.Link == LinkState.Up && row.Attributes.Available ? row.Attributes.Timeline : null,
         row.Link == LinkState.Up && row.Attributes.ReplayLagUs >= 0 ? row.Attributes.ReplayLagUs / 1000.0 : null,
-        row.LastError))];
+        row.LastError);
 
     private void Update(int index, Func<InstanceState, InstanceState> change, bool notify = true)
     {
@@ -125,7 +135,7 @@ public sealed class InstanceTable
 
         if (notify)
         {
-            Changed?.Invoke(updated);
+            Changed?.Invoke(index, updated);
         }
     }
 }

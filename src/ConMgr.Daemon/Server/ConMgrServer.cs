@@ -5,6 +5,7 @@ using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Control;
 using ConMgr.Daemon.Heartbeat;
 using ConMgr.Daemon.Instances;
+using ConMgr.Daemon.Routing;
 using ConMgr.Hosting.Control;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Network;
@@ -29,6 +30,7 @@ public sealed class ConMgrServer : IDisposable
     private readonly TaskCompletionSource<ShutdownMode> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly DateTimeOffset _startedAt;
     private readonly InstanceMonitor[] _monitors;
+    private readonly SplitBrainWatch _splitBrain;
     private readonly CancellationTokenSource _stopMonitors = new();
     private IReadOnlyDictionary<string, string> _loadedValues;
     private ListenerGroup? _listener;
@@ -47,6 +49,7 @@ public sealed class ConMgrServer : IDisposable
         _startedAt = time.GetUtcNow();
         _applications = new ApplicationRegistry(_settings.MaxConnections);
         _instances = new InstanceTable(_settings.Instances, time);
+        _splitBrain = new SplitBrainWatch(log);
         _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, log, time))];
     }
 
@@ -54,7 +57,10 @@ public sealed class ConMgrServer : IDisposable
     {
         try
         {
-            var handler = new ApplicationHandler(_applications, _log, _time);
+            var resolver = new ResolveService(_instances, _applications, new Router(_applications.Outstanding), _log);
+            _instances.Changed += (_, _) => resolver.OnInstancesChanged();
+            _instances.Changed += (_, _) => _splitBrain.Check(_instances.Rows());
+            var handler = new ApplicationHandler(_applications, resolver, _log, _time);
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
             _control = new ControlServer(_directory, Dispatch, _log);
         }

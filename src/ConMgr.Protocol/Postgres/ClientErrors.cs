@@ -12,9 +12,32 @@ public static class ClientErrors
     /// <summary>The client sent bytes that are not a valid startup packet.</summary>
     public static ErrorResponse InvalidStartupPacket(string reason) => new(Fatal, SqlState.ProtocolViolation, reason);
 
-    /// <summary>A well-formed request that this port does not serve (yet).</summary>
+    /// <summary>A well-formed request that this port does not serve.</summary>
     public static ErrorResponse RequestNotSupported(string what) =>
         new(Fatal, SqlState.FeatureNotSupported, $"conmgr does not support {what} on this port");
+
+    /// <summary>An ordinary startup message (psql, JDBC) on the resolve port.</summary>
+    public static ErrorResponse NotAResolveRequest() => new(
+        Fatal,
+        SqlState.FeatureNotSupported,
+        "this is conmgr's resolve port, not a PostgreSQL server",
+        Hint: "Connect with a conmgr-aware client (two-phase connection), or to conmgr's read_write_port / read_only_port.");
+
+    /// <summary>The resolve request named a target_session_attrs value that does not exist.</summary>
+    public static ErrorResponse InvalidTarget(string value, string valid) =>
+        new(Fatal, SqlState.InvalidParameterValue, $"invalid value for parameter \"target_session_attrs\": \"{value}\"", Hint: $"Valid values are: {valid}.");
+
+    /// <summary>No instance with a live heartbeat matches the request.</summary>
+    public static ErrorResponse NoEligibleInstance(string explanation) =>
+        new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, explanation);
+
+    /// <summary>The instance a client was sent to lost its heartbeat: its SQL connection must be considered dead.</summary>
+    public static ErrorResponse InstanceLost(string instance, string reason) =>
+        new(Fatal, SqlState.AdminShutdown, $"terminating connection: conmgr lost the heartbeat of {instance}", Detail: reason);
+
+    /// <summary>The instance no longer has the role the client asked for (a primary demoted, a standby promoted).</summary>
+    public static ErrorResponse RoleChanged(string instance, string target, string now) =>
+        new(Fatal, SqlState.AdminShutdown, $"terminating connection: {instance} no longer matches target_session_attrs={target}", Detail: $"It is now {now}.");
 
     /// <summary>The client took too long to send its startup packet.</summary>
     public static ErrorResponse StartupTimeout() =>

@@ -1,0 +1,54 @@
+// SplitBrainWatch.cs: notices when two instances claim to be primary and says, once, which one writes go to.
+using ConMgr.Daemon.Instances;
+using ConMgr.Hosting.Logging;
+
+namespace ConMgr.Daemon.Routing;
+
+/// <summary>
+/// Logs a WARNING when the set of primaries with a live heartbeat grows beyond one, naming the
+/// instance on the newest timeline (the only one <see cref="Router"/> sends writes to) and the
+/// stale ones it skips; a LOG line when the split ends.
+/// </summary>
+public sealed class SplitBrainWatch(ServerLog log)
+{
+    private readonly Lock _gate = new();
+    private string? _current;
+
+    public void Check(IReadOnlyList<InstanceState> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        var primaries = rows
+            .Where(r => r.Link == LinkState.Up && r.Attributes.Available && !r.Attributes.InRecovery)
+            .OrderByDescending(r => r.Attributes.Timeline)
+            .ToList();
+        string? state = null;
+        if (primaries.Count > 1)
+        {
+            var newest = primaries[0].Attributes.Timeline;
+            var winners = primaries.Where(p => p.Attributes.Timeline == newest).Select(Name);
+            var stale = primaries.Where(p => p.Attributes.Timeline < newest).Select(p => $"{Name(p)} on timeline {p.Attributes.Timeline}");
+            state = $"split brain: {primaries.Count} instances claim to be primary; writes go only to {string.Join(", ", winners)} (newest timeline {newest}); skipping {string.Join(", ", stale)}";
+        }
+
+        lock (_gate)
+        {
+            if (state == _current)
+            {
+                return;
+            }
+
+            if (state is not null)
+            {
+                log.Warning(state);
+            }
+            else
+            {
+                log.Log("split brain over: at most one instance claims to be primary");
+            }
+
+            _current = state;
+        }
+    }
+
+    private static string Name(InstanceState row) => $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port})";
+}

@@ -1,0 +1,28 @@
+// ResolveProtocol.cs: the names of conmgr's two-phase "resolve" protocol on its port (docs/protocol.md).
+namespace ConMgr.Protocol.Postgres;
+
+/// <summary>
+/// A resolve request is an ordinary StartupMessage carrying these <c>_pq_.</c> options. A
+/// postmaster answers such a message predictably: NegotiateProtocolVersion ('v') listing the
+/// options it does not know, then authentication ('R') or an ErrorResponse ('E'); never a
+/// ParameterStatus first. conmgr answers with ParameterStatus <see cref="ProtocolParameter"/>
+/// first, so one host list can mix conmgr and postmaster addresses.
+/// </summary>
+public static class ResolveProtocol
+{
+    public const string Version = "1.0";
+
+    /// <summary>Startup option marking a resolve request; its value is the client's protocol version.</summary>
+    public const string RequestOption = "_pq_.conmgr_resolve";
+
+    /// <summary>Startup option carrying target_session_attrs (under _pq_ so a postmaster never takes it for a GUC).</summary>
+    public const string TargetOption = "_pq_.conmgr_target_session_attrs";
+
+    /// <summary>First ParameterStatus of every conmgr answer: "this is conmgr", and its protocol version.</summary>
+    public const string ProtocolParameter = "conmgr_protocol";
+
+    public const string HostParameter = "conmgr_instance_host";
+    public const string PortParameter = "conmgr_instance_port";
+    public const string NumberParameter = "conmgr_instance_number";
+    public const string RoleParameter = "conmgr_instance_role";
+}
