@@ -68,7 +68,22 @@ public static class DetectionBenchmark
         Console.WriteLine($"server kills:   {Stats.Summary(server)}; median/timeout = {Stats.Percentile(server, 50) / timeoutMs:0.000}, max/timeout = {server.Max() / timeoutMs:0.000}");
 
         // No conmgr from here on: its heartbeat would make the server notice, which is what plain TCP must do alone.
-        (await node.CtlAsync("stop", "-m", "fast")).EnsureSuccess("cm_ctl stop");
+        var pid = node.Pid;
+        var stop = await node.CtlAsync("stop", "-m", "fast", "-t", "10");
+        if (stop.ExitCode != 0)
+        {
+            if (pid is { } p)
+            {
+                Console.WriteLine(File.ReadAllText($"/proc/{p}/status"));
+                foreach (var task in Directory.EnumerateDirectories($"/proc/{p}/task"))
+                {
+                    Console.WriteLine($"{task}: {File.ReadAllText(Path.Combine(task, "stat"))} wchan={File.ReadAllText(Path.Combine(task, "wchan"))}");
+                }
+            }
+
+            throw new InvalidOperationException($"cm_ctl stop failed:\n{stop.Output}\nconmgr log:\n{node.Log}");
+        }
+
         await Poll.UntilAsync(
             async () => !(await File.ReadAllTextAsync(cluster.Primary.LogFile)).Split('\n').Any(l => l.Contains("established", StringComparison.Ordinal))
                 || (await File.ReadAllTextAsync(cluster.Primary.LogFile)).Split('\n').Last(l => l.Contains("heartbeat from conmgr", StringComparison.Ordinal)).Contains(" lost:", StringComparison.Ordinal),

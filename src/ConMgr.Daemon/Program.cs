@@ -13,6 +13,7 @@ public static class Program
 
     public static int Main(string[] args)
     {
+        Libc.UnignoreShutdownSignals();
         string? directoryOption = null;
         for (var i = 0; i < args.Length; i++)
         {

@@ -37,6 +37,7 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        Libc.UnignoreShutdownSignals();
         string? dataDirectory = null;
         string? connectionString = null;
         int? port = null;

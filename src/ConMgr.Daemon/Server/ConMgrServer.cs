@@ -70,7 +70,13 @@ public sealed class ConMgrServer : IDisposable
             return 1;
         }
 
-        using var signals = new SignalHandlers(mode => _shutdown.TrySetResult(mode), Reload);
+        using var signals = new SignalHandlers(
+            mode =>
+            {
+                _log.Debug($"shutdown signal received ({mode})");
+                _shutdown.TrySetResult(mode);
+            },
+            Reload);
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
         _listener.Start();
         _control.Start();

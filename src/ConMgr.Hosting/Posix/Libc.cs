@@ -55,6 +55,22 @@ public static partial class Libc
         }
     }
 
+    /// <summary>
+    /// Puts SIGINT and SIGQUIT back to their default disposition. A process started in the
+    /// background by a shell (<c>cmd &amp;</c>, nohup) inherits them ignored, and .NET then never
+    /// delivers them to a <see cref="System.Runtime.InteropServices.PosixSignalRegistration"/>:
+    /// <c>cm_ctl stop -m fast</c> and <c>-m immediate</c> would be silently lost. Call before
+    /// registering handlers.
+    /// </summary>
+    public static void UnignoreShutdownSignals()
+    {
+        signal(SIGINT, 0);
+        signal(SIGQUIT, 0);
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint signal(int signum, nint handler);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial uint geteuid();
 

@@ -88,6 +88,33 @@ public sealed class ShutdownModeTests
         Assert.Equal("ready", (await node.StatusAsync()).State);
     }
 
+    [Theory]
+    [InlineData("fast")]
+    [InlineData("immediate")]
+    public async Task Conmgr_started_from_a_background_shell_still_obeys_fast_and_immediate(string mode)
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+
+        // A shell's background job starts with SIGINT and SIGQUIT ignored, and exec keeps that.
+        var cmCtl = RepoPaths.Executable("cm_ctl");
+        var start = await ProcessRunner.RunAsync(
+            "/bin/sh",
+            ["-c", "trap '' INT QUIT; exec \"$0\" start -W -D \"$1\" -l \"$2\"", cmCtl, node.Directory, node.LogFile],
+            node.RunAs);
+        Assert.Equal(0, start.ExitCode);
+        await node.WaitReadyAsync();
+        var pid = node.Pid!.Value;
+        Assert.Equal(0UL, Convert.ToUInt64(SignalMask(pid, "SigIgn:"), 16) & 0b110); // bit 1 = SIGINT, bit 2 = SIGQUIT
+
+        var stop = await node.CtlAsync("stop", "-m", mode, "-t", "10");
+
+        Assert.Equal(0, stop.ExitCode);
+        Assert.False(Libc.IsAlive(pid));
+    }
+
+    private static string SignalMask(int pid, string field) =>
+        File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal))[field.Length..].Trim();
+
     private static bool CanConnect(int port)
     {
         try

@@ -1,0 +1,45 @@
+// HostEntry.cs: one entry of a Host list ("h1:p1,h2,[::1]:p3"), parsed the way Npgsql parses it.
+using System.Globalization;
+
+namespace ConMgr.Client.Resolve;
+
+/// <summary>A host and port from the connection string's host list, in the order given.</summary>
+public sealed record HostEntry(string Host, int Port)
+{
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+
+    /// <summary>Splits <paramref name="hosts"/>; an entry without a port gets <paramref name="defaultPort"/>.</summary>
+    public static IReadOnlyList<HostEntry> Parse(string hosts, int defaultPort)
+    {
+        ArgumentNullException.ThrowIfNull(hosts);
+        var entries = new List<HostEntry>();
+        foreach (var raw in hosts.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            string host;
+            var port = defaultPort;
+            if (raw.StartsWith('['))
+            {
+                var close = raw.IndexOf(']', StringComparison.Ordinal);
+                host = raw[1..close];
+                if (close + 1 < raw.Length && raw[close + 1] == ':')
+                {
+                    port = int.Parse(raw[(close + 2)..], CultureInfo.InvariantCulture);
+                }
+            }
+            else if (raw.Count(c => c == ':') == 1)
+            {
+                var colon = raw.IndexOf(':', StringComparison.Ordinal);
+                host = raw[..colon];
+                port = int.Parse(raw[(colon + 1)..], CultureInfo.InvariantCulture);
+            }
+            else
+            {
+                host = raw;
+            }
+
+            entries.Add(new HostEntry(host, port));
+        }
+
+        return entries;
+    }
+}

@@ -1,0 +1,105 @@
+// ResolveClient.cs: phase one: asks one host list entry for an instance, and learns whether it is conmgr or a postmaster.
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.Client.Resolve;
+
+/// <summary>What one host list entry said.</summary>
+internal abstract record ResolveOutcome
+{
+    /// <summary>conmgr chose an instance; <see cref="Socket"/> stays open for the life of the SQL connection.</summary>
+    public sealed record Resolved(Socket Socket, string Host, int Port, int Number, string Role) : ResolveOutcome;
+
+    /// <summary>conmgr answered but has no matching instance (or refused the request).</summary>
+    public sealed record Refused(string SqlState, string Message) : ResolveOutcome;
+
+    /// <summary>A PostgreSQL server answered: connect to it directly.</summary>
+    public sealed record Postmaster : ResolveOutcome;
+
+    /// <summary>Nothing usable answered (refused, timed out, garbage).</summary>
+    public sealed record Unreachable(string Reason) : ResolveOutcome;
+}
+
+/// <summary>
+/// Sends a StartupMessage with conmgr's <c>_pq_.</c> options (docs/protocol.md). conmgr answers
+/// ParameterStatus <c>conmgr_protocol</c> first; a postmaster answers NegotiateProtocolVersion,
+/// an authentication request or an error, and is then closed without authenticating.
+/// </summary>
+internal static class ResolveClient
+{
+    public static async Task<ResolveOutcome> ResolveAsync(HostEntry entry, string user, string database, string target, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(timeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var keep = false;
+        try
+        {
+            var addresses = IPAddress.TryParse(entry.Host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(entry.Host, deadline.Token);
+            await socket.ConnectAsync(addresses, entry.Port, deadline.Token);
+            await socket.SendAsync(
+                WireMessages.StartupMessage([("user", user), ("database", database), (ResolveProtocol.RequestOption, ResolveProtocol.Version), (ResolveProtocol.TargetOption, target)]),
+                SocketFlags.None,
+                deadline.Token);
+            var first = await WireMessages.ReadAsync(socket, deadline.Token);
+            if (first is null)
+            {
+                return new ResolveOutcome.Unreachable("connection closed without an answer");
+            }
+
+            if (first.Type != 'S' || first.AsParameterStatus().Name != ResolveProtocol.ProtocolParameter)
+            {
+                return first.Type is 'v' or 'R' or 'E' ? new ResolveOutcome.Postmaster() : new ResolveOutcome.Unreachable($"unexpected answer '{first.Type}'");
+            }
+
+            var outcome = await ReadAnswerAsync(socket, deadline.Token);
+            keep = outcome is ResolveOutcome.Resolved;
+            return outcome;
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new ResolveOutcome.Unreachable($"timeout after {timeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or InvalidDataException)
+        {
+            return new ResolveOutcome.Unreachable(ex.Message);
+        }
+        finally
+        {
+            if (!keep)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    private static async Task<ResolveOutcome> ReadAnswerAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        while (true)
+        {
+            var message = await WireMessages.ReadAsync(socket, cancellationToken) ?? throw new EndOfStreamException("conmgr closed the connection in the middle of its answer");
+            switch (message.Type)
+            {
+                case 'S':
+                    var (name, value) = message.AsParameterStatus();
+                    parameters[name] = value;
+                    break;
+                case 'E':
+                    var fields = message.AsErrorFields();
+                    return new ResolveOutcome.Refused(fields.GetValueOrDefault('C') ?? "08001", fields.GetValueOrDefault('M') ?? "conmgr refused the request");
+                case 'Z':
+                    return new ResolveOutcome.Resolved(
+                        socket,
+                        parameters[ResolveProtocol.HostParameter],
+                        int.Parse(parameters[ResolveProtocol.PortParameter], CultureInfo.InvariantCulture),
+                        int.Parse(parameters[ResolveProtocol.NumberParameter], CultureInfo.InvariantCulture),
+                        parameters.GetValueOrDefault(ResolveProtocol.RoleParameter) ?? "unknown");
+                default:
+                    throw new InvalidDataException($"unexpected message '{message.Type}' in conmgr's answer");
+            }
+        }
+    }
+}

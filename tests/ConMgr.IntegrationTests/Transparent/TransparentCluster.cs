@@ -1,0 +1,63 @@
+// TransparentCluster.cs: a primary, its standbys with watchdogs, and a conmgr watching them: what the transparent-connection tests share.
+using System.Globalization;
+using ConMgr.Client;
+using ConMgr.Testing;
+using Npgsql;
+
+namespace ConMgr.IntegrationTests.Transparent;
+
+/// <summary>A cluster and a conmgr whose links are all up; helpers to open connections through it.</summary>
+public sealed class TransparentCluster : IAsyncDisposable
+{
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    public const int CheckAttrIntervalMs = 500;
+
+    private TransparentCluster(PgCluster cluster, ConMgrNode node)
+    {
+        Cluster = cluster;
+        Node = node;
+    }
+
+    public PgCluster Cluster { get; }
+
+    public ConMgrNode Node { get; }
+
+    /// <summary>"127.0.0.1:port" of conmgr, for a Host list.</summary>
+    public string ConMgrHost => $"127.0.0.1:{Node.Port.ToString(CultureInfo.InvariantCulture)}";
+
+    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "")
+    {
+        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        try
+        {
+            var node = await ConMgrNode.CreateAsync(
+                "heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nheartbeat_connect_interval = 200ms\nheartbeat_connect_timeout = 2s\nlog_min_messages = log\n"
+                + extraConmgrLines + ConMgrNode.InstanceLines(cluster));
+            await node.StartAsync();
+            for (var i = 0; i < cluster.Instances.Count; i++)
+            {
+                await node.WaitInstanceAsync(i, s => s.Heartbeat == "up" && s.Role != "unknown", Deadline, $"instance {i}'s link");
+            }
+
+            return new TransparentCluster(cluster, node);
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A data source over <paramref name="hosts"/> (default: this conmgr) asking for <paramref name="target"/>.</summary>
+    public ConMgrDataSource DataSource(string target, string? hosts = null, int timeoutSeconds = 5) =>
+        ConMgrDataSource.Create($"Host={hosts ?? ConMgrHost};Username=postgres;Database=postgres;Target Session Attributes={target};Timeout={timeoutSeconds};Command Timeout=60");
+
+    /// <summary>Which instance a connection landed on.</summary>
+    public PgInstance InstanceOf(NpgsqlConnection connection) => Cluster.Instances.Single(i => i.Port == connection.Port);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Node.DisposeAsync();
+        await Cluster.DisposeAsync();
+    }
+}
