@@ -42,6 +42,9 @@ public sealed class ConMgrChannel : IDisposable
     /// <summary>What conmgr said (or that it vanished); null while the instance is fine.</summary>
     public string? LostReason { get; private set; }
 
+    /// <summary>When the report arrived (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>); null before.</summary>
+    public long? LostTimestamp { get; private set; }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _closedByUs, 1) != 0)
@@ -84,6 +87,7 @@ public sealed class ConMgrChannel : IDisposable
             return;
         }
 
+        LostTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         LostReason = reason;
         NpgsqlConnectionBreaker.Break(_connection);
         await _lost.CancelAsync();
