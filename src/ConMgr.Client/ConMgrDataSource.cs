@@ -10,8 +10,8 @@ namespace ConMgr.Client;
 /// A <see cref="DbDataSource"/> whose connections are plain, open <see cref="NpgsqlConnection"/>s.
 /// For each host list entry in order: ask it for an instance (phase one). conmgr answers with
 /// host:port and the connection goes there (phase two), watched through conmgr's socket; a conmgr
-/// with no matching instance passes to the next entry; a postmaster is connected to directly with
-/// Npgsql's own target-session check. Connections are physical (Npgsql pooling off): a connection
+/// with no matching instance passes to the next entry; a postmaster is connected to directly and
+/// checked against the target the way libpq does (<see cref="TargetCheck"/>). Connections are physical (Npgsql pooling off): a connection
 /// broken by a loss report can never be handed out again.
 /// </summary>
 public sealed class ConMgrDataSource : DbDataSource
@@ -42,6 +42,7 @@ public sealed class ConMgrDataSource : DbDataSource
     public new async ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
     {
         var failures = new List<string>();
+        NpgsqlConnection? fallback = null;
         var timeout = TimeSpan.FromSeconds(_settings.Timeout > 0 ? _settings.Timeout : 15);
         foreach (var entry in _hosts)
         {
@@ -49,7 +50,7 @@ public sealed class ConMgrDataSource : DbDataSource
             switch (outcome)
             {
                 case ResolveOutcome.Resolved resolved:
-                    var connection = await TryOpenAsync(resolved.Host, resolved.Port, targetCheck: null, failures, $"{entry} sent us to {resolved.Host}:{resolved.Port}", cancellationToken);
+                    var connection = await TryOpenAsync(resolved.Host, resolved.Port, failures, $"{entry} sent us to {resolved.Host}:{resolved.Port}", cancellationToken);
                     if (connection is null)
                     {
                         resolved.Socket.Dispose();
@@ -57,12 +58,27 @@ public sealed class ConMgrDataSource : DbDataSource
                     }
 
                     Channels.AddOrUpdate(connection, new ConMgrChannel(resolved.Socket, connection, entry.ToString(), resolved.Number));
+                    await DisposeAsync(fallback);
                     return connection;
                 case ResolveOutcome.Postmaster:
-                    var direct = await TryOpenAsync(entry.Host, entry.Port, Target, failures, $"{entry} (PostgreSQL)", cancellationToken);
-                    if (direct is not null)
+                    var direct = await TryOpenAsync(entry.Host, entry.Port, failures, $"{entry} (PostgreSQL)", cancellationToken);
+                    if (direct is null)
                     {
-                        return direct;
+                        continue;
+                    }
+
+                    switch (await TargetCheck.EvaluateAsync(direct, Target, cancellationToken))
+                    {
+                        case TargetFit.Match:
+                            await DisposeAsync(fallback);
+                            return direct;
+                        case TargetFit.Fallback when fallback is null:
+                            fallback = direct;
+                            break;
+                        default:
+                            failures.Add($"{entry} (PostgreSQL): does not match target_session_attrs={Target}");
+                            await direct.DisposeAsync();
+                            break;
                     }
 
                     continue;
@@ -73,6 +89,12 @@ public sealed class ConMgrDataSource : DbDataSource
                     failures.Add($"{entry}: {unreachable.Reason}");
                     continue;
             }
+        }
+
+        // prefer-standby / prefer-primary: nothing preferred anywhere, so the acceptable one it is (libpq's second pass).
+        if (fallback is not null)
+        {
+            return fallback;
         }
 
         throw new NpgsqlException(
@@ -88,7 +110,15 @@ public sealed class ConMgrDataSource : DbDataSource
     protected override async ValueTask<DbConnection> OpenDbConnectionAsync(CancellationToken cancellationToken = default) =>
         await OpenConnectionAsync(cancellationToken);
 
-    private async Task<NpgsqlConnection?> TryOpenAsync(string host, int port, string? targetCheck, List<string> failures, string what, CancellationToken cancellationToken)
+    private static async Task DisposeAsync(NpgsqlConnection? connection)
+    {
+        if (connection is not null)
+        {
+            await connection.DisposeAsync();
+        }
+    }
+
+    private async Task<NpgsqlConnection?> TryOpenAsync(string host, int port, List<string> failures, string what, CancellationToken cancellationToken)
     {
         var builder = new NpgsqlConnectionStringBuilder(_settings.ConnectionString)
         {
@@ -96,7 +126,7 @@ public sealed class ConMgrDataSource : DbDataSource
             Port = port,
             Pooling = false,
             LoadBalanceHosts = false,
-            TargetSessionAttributes = targetCheck,
+            TargetSessionAttributes = null,
         };
         var connection = new NpgsqlConnection(builder.ConnectionString);
         try

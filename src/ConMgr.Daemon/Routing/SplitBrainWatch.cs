@@ -5,9 +5,10 @@ using ConMgr.Hosting.Logging;
 namespace ConMgr.Daemon.Routing;
 
 /// <summary>
-/// Logs a WARNING when the set of primaries with a live heartbeat grows beyond one, naming the
-/// instance on the newest timeline (the only one <see cref="Router"/> sends writes to) and the
-/// stale ones it skips; a LOG line when the split ends.
+/// Logs when the set of primaries with a live heartbeat grows beyond one, naming the instance on
+/// the newest timeline (the only one <see cref="Router"/> sends writes to) and the stale ones it
+/// skips, and again when the split ends. LOG, not WARNING: in PostgreSQL's order LOG outranks
+/// WARNING, so an operator running with log_min_messages = log still sees it.
 /// </summary>
 public sealed class SplitBrainWatch(ServerLog log)
 {
@@ -37,14 +38,7 @@ public sealed class SplitBrainWatch(ServerLog log)
                 return;
             }
 
-            if (state is not null)
-            {
-                log.Warning(state);
-            }
-            else
-            {
-                log.Log("split brain over: at most one instance claims to be primary");
-            }
+            log.Log(state ?? "split brain over: at most one instance claims to be primary");
 
             _current = state;
         }

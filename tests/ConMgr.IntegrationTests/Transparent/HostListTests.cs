@@ -21,7 +21,7 @@ public sealed class HostListTests
     }
 
     [Fact]
-    public async Task Postmaster_first_is_connected_directly_with_npgsqls_own_target_check()
+    public async Task Postmaster_first_is_connected_directly_and_checked_against_the_target()
     {
         await using var t = await TransparentCluster.StartAsync();
         var primary = $"127.0.0.1:{t.Cluster.Primary.Port.ToString(CultureInfo.InvariantCulture)}";
