@@ -37,8 +37,15 @@ internal static class ResolveClient
         var keep = false;
         try
         {
-            var addresses = IPAddress.TryParse(entry.Host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(entry.Host, deadline.Token);
-            await socket.ConnectAsync(addresses, entry.Port, deadline.Token);
+            if (IPAddress.TryParse(entry.Host, out var literal))
+            {
+                // The single-address overload: the multi-address one costs measurably more per connect.
+                await socket.ConnectAsync(literal, entry.Port, deadline.Token);
+            }
+            else
+            {
+                await socket.ConnectAsync(await Dns.GetHostAddressesAsync(entry.Host, deadline.Token), entry.Port, deadline.Token);
+            }
             await socket.SendAsync(
                 WireMessages.StartupMessage([("user", user), ("database", database), (ResolveProtocol.RequestOption, ResolveProtocol.Version), (ResolveProtocol.TargetOption, target)]),
                 SocketFlags.None,

@@ -88,7 +88,10 @@ public sealed class ListenerGroup : IDisposable
             }
 
             client.NoDelay = true;
-            _ = Task.Run(() => _handler(client));
+
+            // No Task.Run: the handler runs here until its first await (a receive), which saves a
+            // thread-pool hop on every connection; it never blocks before that await.
+            _ = _handler(client);
         }
     }
 }
