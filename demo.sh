@@ -53,6 +53,14 @@ echo
 echo "== pgx_stat_watchdog on the primary"
 psql -X -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -c 'create extension watchdog' -c 'select * from pgx_stat_watchdog' postgres
 echo
+probe() { # probe TARGET: a two-phase connection through conmgr with the .NET client library
+  "$bin/cm_client_probe" "Host=127.0.0.1:$port;Username=postgres;Database=postgres;Target Session Attributes=$1;Timeout=5" \
+    "select case when pg_is_in_recovery() then 'standby' else 'primary' end" | sed "s/^/  $1: /"
+}
+echo "== Two-phase connections through conmgr (ConMgr.Client): the instance is chosen by conmgr"
+probe read-write
+probe read-only
+echo
 echo "== Promoting the standby: its watchdog pushes the new role within watchdog.check_attr_interval"
 psql -X -A -t -h 127.0.0.1 -p "$STANDBY1_PORT" -U postgres -c 'select pg_promote()' postgres >/dev/null
 for _ in $(seq 50); do
@@ -60,6 +68,9 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 as_user "$bin/cm_ctl" status -D "$demo/cm" -i instance
+echo
+echo "== Two primaries now (the old one was not stopped): writes go only to the newest timeline"
+probe read-write
 echo
 echo "== cm_ctl stop"
 as_user "$bin/cm_ctl" stop -D "$demo/cm"

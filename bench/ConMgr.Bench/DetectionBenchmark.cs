@@ -21,13 +21,7 @@ public static class DetectionBenchmark
     {
         Console.WriteLine($"detection: {cuts} cuts, heartbeat_interval {interval.TotalMilliseconds} ms, heartbeat_timeout {timeout.TotalMilliseconds} ms");
         await using var link = await NetworkLink.CreateAsync();
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
-        {
-            Standbys = 0,
-            Host = NetworkLink.ServerAddress,
-            NetworkNamespace = link.ServerNamespace,
-            Watchdog = WatchdogMode.Launcher,
-        });
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, 1000));
         var clientHost = new RunAs("postgres", link.ClientNamespace);
         await using var node = await ConMgrNode.CreateAsync(
             $"heartbeat_interval = {interval.TotalMilliseconds}ms\nheartbeat_timeout = {timeout.TotalMilliseconds}ms\nheartbeat_connect_interval = 100ms\nheartbeat_connect_timeout = 2s\n" + ConMgrNode.InstanceLines(cluster),

@@ -26,14 +26,7 @@ public static class FailoverBenchmark
         for (var round = 0; round < rounds; round++)
         {
             await using var link = await NetworkLink.CreateAsync();
-            await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
-            {
-                Standbys = 1,
-                Host = NetworkLink.ServerAddress,
-                NetworkNamespace = link.ServerNamespace,
-                Watchdog = WatchdogMode.Launcher,
-                CheckAttrIntervalMs = checkAttrIntervalMs,
-            });
+            await using var cluster = await PgCluster.StartAsync(link.ServerCluster(1, checkAttrIntervalMs));
             await using var node = await ConMgrNode.CreateAsync("heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nheartbeat_connect_interval = 200ms\nheartbeat_connect_timeout = 1s\n" + ConMgrNode.InstanceLines(cluster), new RunAs("postgres", link.ClientNamespace));
             await node.StartAsync();
             await node.WaitInstanceAsync(1, s => s.Role == "standby", TimeSpan.FromSeconds(30), "the standby's link");

@@ -51,6 +51,19 @@ public sealed class NetworkLink : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Options for a cluster on the server host: listening on <see cref="ServerAddress"/> inside
+    /// <see cref="ServerNamespace"/>, each instance with its launched watchdog.
+    /// </summary>
+    public PgClusterOptions ServerCluster(int standbys, int checkAttrIntervalMs) => new()
+    {
+        Standbys = standbys,
+        Host = ServerAddress,
+        NetworkNamespace = ServerNamespace,
+        Watchdog = WatchdogMode.Launcher,
+        CheckAttrIntervalMs = checkAttrIntervalMs,
+    };
+
     /// <summary>Drops every packet on the link, both ways, inside the server namespace.</summary>
     public Task CutAsync() => Task.WhenAll(
         IptablesAsync("-A", "INPUT", "-i", ServerDevice, "-j", "DROP"),

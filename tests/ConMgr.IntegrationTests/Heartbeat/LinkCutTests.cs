@@ -14,14 +14,7 @@ public sealed class LinkCutTests
     public async Task Cut_link_is_detected_by_conmgr_and_the_server_kills_the_client_hosts_sessions()
     {
         await using var link = await NetworkLink.CreateAsync();
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
-        {
-            Standbys = 0,
-            Host = NetworkLink.ServerAddress,
-            NetworkNamespace = link.ServerNamespace,
-            Watchdog = WatchdogMode.Launcher,
-            CheckAttrIntervalMs = CheckAttrIntervalMs,
-        });
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, CheckAttrIntervalMs));
         var clientHost = new RunAs("postgres", link.ClientNamespace);
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster), clientHost);
         await node.StartAsync();

@@ -14,14 +14,7 @@ public sealed partial class LinkCutQueryTests
     public async Task Long_query_fails_fast_as_a_transient_error_when_the_link_is_cut()
     {
         await using var link = await NetworkLink.CreateAsync();
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
-        {
-            Standbys = 0,
-            Host = NetworkLink.ServerAddress,
-            NetworkNamespace = link.ServerNamespace,
-            Watchdog = WatchdogMode.Launcher,
-            CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs,
-        });
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, TransparentCluster.CheckAttrIntervalMs));
         var clientHost = new RunAs("postgres", link.ClientNamespace);
         await using var node = await ConMgrNode.CreateAsync("heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\n" + ConMgrNode.InstanceLines(cluster), clientHost);
         await node.StartAsync();
