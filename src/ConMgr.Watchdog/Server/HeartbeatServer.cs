@@ -42,11 +42,15 @@ public sealed class HeartbeatServer(
             return;
         }
 
+        var reserved = true;
         try
         {
             var (hello, pending) = await ReadHelloAsync(channel, remote);
             if (hello is null)
             {
+                // Free the slot before the close: a peer that sees the close may count on it.
+                registry.Release();
+                reserved = false;
                 channel.Dispose();
                 return;
             }
@@ -55,7 +59,10 @@ public sealed class HeartbeatServer(
         }
         finally
         {
-            registry.Release();
+            if (reserved)
+            {
+                registry.Release();
+            }
         }
     }
 
