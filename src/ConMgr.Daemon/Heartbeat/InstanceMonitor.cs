@@ -28,28 +28,43 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         var failures = 0;
         while (!stop.IsCancellationRequested)
         {
-            table.SetConnecting(index);
-            var (link, pending, error) = await ConnectAsync(stop);
-            if (link is null)
+            try
             {
-                if (stop.IsCancellationRequested)
-                {
-                    break;
-                }
-
-                // The first failure is news; the hundredth is not.
-                log.Write(failures++ == 0 ? MessageLevel.Log : MessageLevel.Debug, $"could not establish heartbeat to {Name}: {error}");
-                table.SetDown(index, error!);
-                await DelayAsync(settings.HeartbeatConnectInterval, stop);
-                continue;
+                failures = await AttemptAsync(failures, stop);
+            }
+            catch (Exception ex) when (!stop.IsCancellationRequested)
+            {
+                // A bug must not end monitoring of this instance for good: say so loudly, then carry on.
+                log.Error($"heartbeat to {Name}: unexpected error: {ex}");
+                table.SetDown(index, $"internal error: {ex.Message}");
+                _link = null;
             }
 
-            failures = 0;
-            await RunLinkAsync(link, pending, stop);
             await DelayAsync(settings.HeartbeatConnectInterval, stop);
         }
 
         table.SetDown(index, "conmgr shutting down");
+    }
+
+    /// <summary>One connect attempt and, if it succeeds, the life of the link; returns the new failure count.</summary>
+    private async Task<int> AttemptAsync(int failures, CancellationToken stop)
+    {
+        table.SetConnecting(index);
+        var (link, pending, error) = await ConnectAsync(stop);
+        if (link is null)
+        {
+            if (!stop.IsCancellationRequested)
+            {
+                // The first failure is news; the hundredth is not.
+                log.Write(failures == 0 ? MessageLevel.Log : MessageLevel.Debug, $"could not establish heartbeat to {Name}: {error}");
+                table.SetDown(index, error!);
+            }
+
+            return failures + 1;
+        }
+
+        await RunLinkAsync(link, pending, stop);
+        return 0;
     }
 
     /// <summary>Ends the link in an orderly way (conmgr shutdown): the watchdog gets a Goodbye.</summary>

@@ -59,6 +59,20 @@ public sealed class ListenerGroup : IDisposable
         }
     }
 
+    /// <summary>Runs the handler; an exception it lets escape is a bug, logged, and costs only that connection.</summary>
+    private async Task ServeAsync(Socket client)
+    {
+        try
+        {
+            await _handler(client);
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"{_name}: unexpected error serving a connection: {ex}");
+            client.Dispose();
+        }
+    }
+
     private static string Describe(IPEndPoint endpoint) =>
         endpoint.AddressFamily == AddressFamily.InterNetworkV6 ? $"IPv6 address \"{endpoint.Address}\", port {endpoint.Port}" : $"IPv4 address \"{endpoint.Address}\", port {endpoint.Port}";
 
@@ -91,7 +105,7 @@ public sealed class ListenerGroup : IDisposable
 
             // No Task.Run: the handler runs here until its first await (a receive), which saves a
             // thread-pool hop on every connection; it never blocks before that await.
-            _ = _handler(client);
+            _ = ServeAsync(client);
         }
     }
 }

@@ -114,14 +114,22 @@ public sealed class HeartbeatServer(
     {
         var link = new HeartbeatLink(channel, TimeSpan.FromMilliseconds(hello.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(hello.HeartbeatTimeoutMs), time);
         var peer = new ConmgrPeer(remote, link);
-        string reason;
-        using (link)
+        var reason = "link ended by an internal error";
+        try
         {
-            link.Send(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion));
-            registry.Add(peer);
-            link.Send(new AttributesFrame(checker.Current));
-            log.Log($"heartbeat from conmgr {peer.Describe()} established (interval {HeartbeatLink.Format(link.Interval)}, timeout {HeartbeatLink.Format(link.Timeout)})");
-            reason = await link.RunAsync(frame => log.Debug($"ignoring unexpected {frame.Type} frame from conmgr {peer.Describe()}"), pending);
+            using (link)
+            {
+                link.Send(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion));
+                registry.Add(peer);
+                link.Send(new AttributesFrame(checker.Current));
+                log.Log($"heartbeat from conmgr {peer.Describe()} established (interval {HeartbeatLink.Format(link.Interval)}, timeout {HeartbeatLink.Format(link.Timeout)})");
+                reason = await link.RunAsync(frame => log.Debug($"ignoring unexpected {frame.Type} frame from conmgr {peer.Describe()}"), pending);
+            }
+        }
+        catch (Exception ex)
+        {
+            // Whatever went wrong, the peer must leave the registry and its host's sessions be dealt with below.
+            log.Error($"heartbeat from conmgr {peer.Describe()}: unexpected error: {ex}");
         }
 
         var sameAddressRemains = registry.Remove(peer);
