@@ -59,8 +59,10 @@ public sealed class HeartbeatStateTests
 
         Assert.True(seen <= TimeSpan.FromMilliseconds(CheckAttrIntervalMs + 500), $"promotion seen after {seen.TotalMilliseconds:0} ms");
         await node.WaitInstanceAsync(1, i => i.Timeline == 2, Deadline, "the new timeline");
+
+        // The table is updated before the LOG line is written: poll for the line.
+        await Poll.UntilAsync(() => node.Log.Contains("is now primary, timeline 2", StringComparison.Ordinal), Deadline, "the role-change LOG line");
         Assert.Contains("instance 1 (127.0.0.1:", node.Log, StringComparison.Ordinal);
-        Assert.Contains("is now primary, timeline 2", node.Log, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -101,7 +103,7 @@ public sealed class HeartbeatStateTests
             var down = watch.Elapsed;
             Assert.True(down <= ConmgrDetectionBound, $"down after {down.TotalMilliseconds:0} ms");
             Assert.True(down >= HeartbeatTimeout - TimeSpan.FromMilliseconds(100), $"down after only {down.TotalMilliseconds:0} ms: not a timeout");
-            Assert.Contains("lost: no heartbeat received for 1 s", node.Log, StringComparison.Ordinal);
+            await Poll.UntilAsync(() => node.Log.Contains("lost: no heartbeat received for 1 s", StringComparison.Ordinal), Deadline, "the loss LOG line");
         }
         finally
         {

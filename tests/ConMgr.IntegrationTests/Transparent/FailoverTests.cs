@@ -61,7 +61,7 @@ public sealed class FailoverTests
             Assert.Equal("standby1", t.InstanceOf(any).Name);
         }
 
-        Assert.Contains("LOG:  split brain: 2 instances claim to be primary; writes go only to instance 1", t.Node.Log, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => t.Node.Log.Contains("LOG:  split brain: 2 instances claim to be primary; writes go only to instance 1", StringComparison.Ordinal), TransparentCluster.Deadline, "the split-brain LOG line");
         Assert.Contains("skipping instance 0 (127.0.0.1:", t.Node.Log, StringComparison.Ordinal);
     }
 
