@@ -79,10 +79,13 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
 
         var row = rows[index];
         var name = $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port})";
-        var error = row.Link != LinkState.Up || !row.Attributes.Available
+        var lost = row.Link != LinkState.Up || !row.Attributes.Available;
+        var error = lost
             ? ClientErrors.InstanceLost(name, row.LastError ?? "its watchdog cannot reach it")
             : ClientErrors.RoleChanged(name, connection.Target!, row.Role);
-        log.Log($"telling {connection.Describe()} that {error.Message[(error.Message.IndexOf(':', StringComparison.Ordinal) + 2)..]}");
+        log.Log(lost
+            ? $"telling {connection.Describe()} that {name} is lost"
+            : $"telling {connection.Describe()} that {name} no longer matches target_session_attrs={connection.Target}");
         _ = connection.CloseWithErrorAsync(error, ApplicationHandler.ErrorSendTimeout);
     }
 
