@@ -15,22 +15,28 @@ namespace ConMgr.Bench;
 public static class ConnectBenchmark
 {
     private static readonly TimeSpan Quiesce = TimeSpan.FromMilliseconds(25);
+    private static bool s_quiesce;
 
     private static async Task<double> TimeAsync(Func<Task> open)
     {
-        await Task.Delay(Quiesce);
+        if (s_quiesce)
+        {
+            await Task.Delay(Quiesce);
+        }
+
         var watch = Stopwatch.StartNew();
         await open();
         return watch.Elapsed.TotalMilliseconds;
     }
 
-    public static async Task RunAsync(int rounds)
+    public static async Task RunAsync(int rounds, bool quiesce)
     {
         await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 1, Watchdog = WatchdogMode.Launcher });
         await using var node = await ConMgrNode.CreateAsync("heartbeat_interval = 1s\nheartbeat_timeout = 3s\n" + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
 
+        s_quiesce = quiesce;
         var primary = cluster.Primary;
         var direct = $"Host={primary.Host};Port={primary.Port};Username=postgres;Database=postgres;Pooling=false";
         await using var viaConmgr = ConMgrDataSource.Create($"Host=127.0.0.1:{node.Port};Username=postgres;Database=postgres;Target Session Attributes=read-write");
@@ -67,7 +73,7 @@ public static class ConnectBenchmark
         }
 
         var ratio = Stats.Percentile(conmgrMs, 50) / Stats.Percentile(directMs, 50);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connect: {rounds} opens each, interleaved, 25 ms apart (after 20 warm-up rounds)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connect: {rounds} opens each, interleaved, {(quiesce ? "25 ms apart" : "back to back")} (after 20 warm-up rounds)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  direct Npgsql, Pooling=false: median {Stats.Percentile(directMs, 50):0.000} ms, p90 {Stats.Percentile(directMs, 90):0.000} ms"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  through conmgr (two phases):  median {Stats.Percentile(conmgrMs, 50):0.000} ms, p90 {Stats.Percentile(conmgrMs, 90):0.000} ms"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  phase one alone (raw client):  median {Stats.Percentile(phaseOneMs, 50):0.000} ms, p90 {Stats.Percentile(phaseOneMs, 90):0.000} ms"));

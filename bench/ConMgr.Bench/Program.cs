@@ -29,10 +29,10 @@ public static class Program
             case ["failover-round", ..]:
                 return await FailoverBenchmark.RoundAsync(args);
             case ["connect", ..]:
-                await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300));
+                await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]\n       cm_bench connect [--rounds 300]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]");
+                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]");
                 return 1;
         }
     }
