@@ -29,7 +29,9 @@ public static class ScaleBenchmark
             await Task.Delay(settle);
             var idleRss = RssBytes(watchdog.Pid);
             var idleCpu = CpuSeconds(watchdog.Pid);
+            var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
             var links = await ConnectAsync(cluster.Primary.WatchdogPort, peers);
+            var clientManaged = (GC.GetTotalMemory(forceFullCollection: true) - managedBefore) / (double)peers;
             await Task.Delay(settle);
             var cpuBefore = CpuSeconds(watchdog.Pid);
             await Task.Delay(window);
@@ -38,7 +40,7 @@ public static class ScaleBenchmark
             var alive = links.Count(l => !l.Run.IsCompleted);
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"scale: {peers,6} peers at 1 s: watchdog CPU {cpu * 100:0.0}% of one core ({cpu * 1e6 / peers:0.0} µs per peer-second), RSS idle {idleRss / 1048576.0:0.0} MiB -> {rss / 1048576.0:0.0} MiB = {(double)(rss - idleRss) / peers:0} bytes per peer; {alive} links alive (idle CPU before peers: {idleCpu:0.00} s)"));
+                $"scale: {peers,6} peers at 1 s: watchdog CPU {cpu * 100:0.0}% of one core ({cpu * 1e6 / peers:0.0} µs per peer-second), RSS idle {idleRss / 1048576.0:0.0} MiB -> {rss / 1048576.0:0.0} MiB = {(double)(rss - idleRss) / peers:0} bytes per peer; {alive} links alive; the peers' side (this process) holds {clientManaged:0} managed bytes per link"));
             foreach (var l in links)
             {
                 l.Link.Dispose();
