@@ -70,6 +70,25 @@ public sealed class ConMgrPortTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Slow_client_sending_one_byte_at_a_time_still_gets_its_answer()
+    {
+        using var client = await PgWire.ConnectAsync("127.0.0.1", _node.Port);
+        var packet = PgWire.StartupMessage(("user", "app"), ("_pq_.conmgr_resolve", "1.0"), ("_pq_.conmgr_target_session_attrs", "read-write"));
+
+        foreach (var b in packet)
+        {
+            await client.SendAsync([b]);
+            await Task.Delay(5); // the pacing is the input under test, not a synchronisation
+        }
+
+        var first = await client.ReadMessageAsync(Deadline);
+        Assert.Equal('S', first!.Type);
+        var refusal = await client.ReadMessageAsync(Deadline);
+        Assert.Equal("08001", refusal!.Fields['C']);
+        Assert.Contains("no instance matches target_session_attrs=read-write", refusal.Fields['M'], StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Client_that_vanishes_mid_packet_leaves_conmgr_serving()
     {
         using (var vanishing = await PgWire.ConnectAsync("127.0.0.1", _node.Port))
