@@ -33,6 +33,9 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog attribute checker");
     private int _sequence;
 
+    /// <summary>PID of the checker's backend, which the terminator must spare (in -d mode it may share a conmgr's address).</summary>
+    public int BackendPid => _connection.BackendPid;
+
     /// <summary>The last attributes pushed.</summary>
     public InstanceAttributes Current { get; private set; } = InstanceAttributes.Unavailable;
 

@@ -35,6 +35,9 @@ public sealed class PersistentConnection(InstanceConnection instance, string app
         return connection;
     }
 
+    /// <summary>PID of the backend serving this connection; 0 when there is none.</summary>
+    public int BackendPid => _connection is { State: System.Data.ConnectionState.Open } c ? c.ProcessID : 0;
+
     /// <summary>Forgets the connection after an error, so the next use reconnects.</summary>
     public async Task DropAsync()
     {

@@ -144,6 +144,6 @@ public sealed class HeartbeatServer(
             return;
         }
 
-        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})");
+        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})", checker.BackendPid);
     }
 }

@@ -14,7 +14,8 @@ namespace ConMgr.Watchdog.Terminator;
 /// </summary>
 public sealed class SessionTerminator(InstanceConnection instance, ServerLog log) : IAsyncDisposable
 {
-    public const string Query = "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity where client_addr = $1 and pid <> pg_backend_pid()";
+    /// <summary>Every backend of that address except the watchdog's own two ($2: the attribute checker's).</summary>
+    public const string Query = "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity where client_addr = $1 and pid <> pg_backend_pid() and pid <> $2";
 
     private readonly SemaphoreSlim _serial = new(1, 1);
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog terminator");
@@ -38,7 +39,7 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
     }
 
     /// <summary>Terminates the sessions from <paramref name="address"/>; returns how many, or −1 on failure.</summary>
-    public async Task<long> TerminateAsync(IPAddress address, string why)
+    public async Task<long> TerminateAsync(IPAddress address, string why, int spare = 0)
     {
         ArgumentNullException.ThrowIfNull(address);
         await _serial.WaitAsync();
@@ -49,7 +50,14 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
                 try
                 {
                     var connection = await _connection.GetAsync(CancellationToken.None);
-                    await using var command = new NpgsqlCommand(Query, connection) { Parameters = { new() { Value = address, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Inet } } };
+                    await using var command = new NpgsqlCommand(Query, connection)
+                    {
+                        Parameters =
+                        {
+                            new() { Value = address, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Inet },
+                            new() { Value = spare, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer },
+                        },
+                    };
                     var count = (long)(await command.ExecuteScalarAsync())!;
                     log.Log($"terminated {count} session(s) from {address}: {why}");
                     return count;

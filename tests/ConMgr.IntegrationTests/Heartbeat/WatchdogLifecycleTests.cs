@@ -27,6 +27,34 @@ public sealed class WatchdogLifecycleTests
         Assert.True((await node.StatusAsync()).Instances[0].Since > linkSince, "a role change moves 'since'");
     }
 
+    [Fact]
+    public async Task Connection_string_mode_serves_a_remote_instance()
+    {
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 1, Watchdog = WatchdogMode.Standalone, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        var standby = cluster.Standbys[0];
+        await using var watchdog = BackgroundProcess.Start(
+            RepoPaths.Executable("cm_watchdog"),
+            ["-d", standby.TcpConnectionString(), "--log-min-messages", "log"],
+            RunAs.Postgres,
+            Path.Combine(cluster.Directory, "remote-watchdog.log"));
+        await Poll.UntilAsync(() => watchdog.Log.Contains(" ready on port ", StringComparison.Ordinal), Deadline, "the remote-mode watchdog");
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + $"backend_hostaddr0 = '{standby.Host}'\nbackend_port0 = {standby.Port}\nwatchdog_port0 = {standby.WatchdogPort}\n");
+
+        await node.StartAsync();
+
+        await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "standby", Deadline, "the link through the remote-mode watchdog");
+        Assert.Contains($"for \"Host={standby.Host};Port={standby.Port}", watchdog.Log, StringComparison.Ordinal);
+        Assert.False(File.Exists(Path.Combine(standby.DataDirectory, "pg_stat_tmp", "watchdog.status")), "no status file without -D");
+
+        // The watchdog's own sessions come from 127.0.0.1 too: losing that conmgr must not kill them.
+        const string Checker = "select pid from pg_stat_activity where application_name = 'cm_watchdog attribute checker'";
+        var checkerPid = await standby.ScalarAsync<int>(Checker);
+        ConMgr.Hosting.Posix.Libc.Kill(node.Pid!.Value, ConMgr.Hosting.Posix.Libc.SIGKILL);
+        await Poll.UntilAsync(() => watchdog.Log.Contains("session(s) from 127.0.0.1", StringComparison.Ordinal), Deadline, "the terminator to run");
+        Assert.Equal(checkerPid, await standby.ScalarAsync<int>(Checker));
+        Assert.DoesNotContain("instance unavailable", watchdog.Log, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(new string[0], "give exactly one of -D DATADIR or -d CONNSTRING")]
     [InlineData(new[] { "-D", "/x", "-d", "Host=y" }, "give exactly one of -D DATADIR or -d CONNSTRING")]
