@@ -72,8 +72,10 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     {
         if (_link is { } link)
         {
-            link.Send(new GoodbyeFrame(reason));
+            // End first: the watchdog closes as soon as it reads the Goodbye, and that close must
+            // not become the recorded reason.
             link.End(reason);
+            link.Send(new GoodbyeFrame(reason));
         }
     }
 
