@@ -125,11 +125,7 @@ public sealed class PgInstance
     {
         if (PostmasterPid is { } pid)
         {
-            foreach (var member in ProcessTree.Of(pid))
-            {
-                Libc.Kill(member, Libc.SIGCONT);
-                Libc.Kill(member, Libc.SIGKILL);
-            }
+            ProcessTree.KillAll(pid);
         }
     }
 

@@ -39,6 +39,16 @@ public static class ProcessTree
         }
     }
 
+    /// <summary>SIGKILL to <paramref name="root"/> and every descendant (SIGCONT first, so a frozen one dies too).</summary>
+    public static void KillAll(int root)
+    {
+        foreach (var pid in Of(root))
+        {
+            Libc.Kill(pid, Libc.SIGCONT);
+            Libc.Kill(pid, Libc.SIGKILL);
+        }
+    }
+
     private static int? ParentOf(int pid)
     {
         try

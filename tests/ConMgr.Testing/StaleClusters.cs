@@ -57,11 +57,7 @@ public static class StaleClusters
             var first = File.ReadLines(pidFile).FirstOrDefault();
             if (int.TryParse(first, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Libc.IsAlive(pid))
             {
-                foreach (var member in ProcessTree.Of(pid))
-                {
-                    Libc.Kill(member, Libc.SIGCONT);
-                    Libc.Kill(member, Libc.SIGKILL);
-                }
+                ProcessTree.KillAll(pid);
             }
         }
     }

@@ -58,16 +58,26 @@ public sealed class ApplicationConnection : IDisposable
 
         State = ApplicationState.Rejecting;
         using var cts = new CancellationTokenSource(timeout);
+        await TrySendAsync(error.ToArray(), cts.Token);
+        Dispose();
+    }
+
+    /// <summary>
+    /// Sends <paramref name="bytes"/>; false when the peer vanished, stopped reading until
+    /// <paramref name="cancellationToken"/> fired, or the socket was closed (every send to an
+    /// application goes through here: none of those is an error worth more than closing).
+    /// </summary>
+    public async Task<bool> TrySendAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
+    {
         try
         {
-            await Socket.SendAsync(error.ToArray(), SocketFlags.None, cts.Token);
+            await Socket.SendAsync(bytes, SocketFlags.None, cancellationToken);
+            return true;
         }
         catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
         {
-            // The peer vanished or stopped reading: closing is all that is left to do.
+            return false;
         }
-
-        Dispose();
     }
 
     public void Dispose()

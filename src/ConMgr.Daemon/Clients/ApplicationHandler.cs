@@ -75,7 +75,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
             switch (result.Packet)
             {
                 case SslRequest or GssEncRequest when negotiations < MaxNegotiationRequests:
-                    if (!await TrySendAsync(connection, NotSupported, deadline.Token))
+                    if (!await connection.TrySendAsync(NotSupported, deadline.Token))
                     {
                         return;
                     }
@@ -95,19 +95,6 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
                     await connection.CloseWithErrorAsync(ClientErrors.NotAResolveRequest(), ErrorSendTimeout);
                     return;
             }
-        }
-    }
-
-    private static async Task<bool> TrySendAsync(ApplicationConnection connection, byte[] data, CancellationToken token)
-    {
-        try
-        {
-            await connection.Socket.SendAsync(data, SocketFlags.None, token);
-            return true;
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            return false;
         }
     }
 }

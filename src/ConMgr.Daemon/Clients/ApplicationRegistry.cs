@@ -17,8 +17,6 @@ public sealed class ApplicationRegistry(int maxConnections)
 
     public int MaxConnections { get; } = maxConnections;
 
-    public int Count => Volatile.Read(ref _count);
-
     /// <summary>Registers <paramref name="connection"/>; false when that would exceed max_connections.</summary>
     public bool TryAdd(ApplicationConnection connection)
     {

@@ -40,8 +40,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
             return;
         }
 
-        var index = IndexOf(instance);
-        registry.Assign(connection, index);
+        registry.Assign(connection, route.Index);
         connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
         connection.State = ApplicationState.Monitoring;
         if (!await SendAsync(connection, Answer(instance)))
@@ -49,30 +48,34 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
             return;
         }
 
-        log.Debug($"sent {connection.Describe()} ({connection.Target}) to instance {instance.Settings.Number} ({connection.Instance})");
+        if (log.IsEnabled(Configuration.MessageLevel.Debug))
+        {
+            // Guarded: this runs on every connection, and the message is rarely wanted.
+            log.Debug($"sent {connection.Describe()} ({connection.Target}) to instance {instance.Settings.Number} ({connection.Instance})");
+        }
 
         // The instance may have been lost between the choice and now: check once, then rely on change events.
-        CheckStillServes(connection, instances.Rows());
+        var rows = instances.Rows();
+        CheckStillServes(connection, rows, ClusterView.Of(rows));
         await WaitForClientToLeaveAsync(connection);
     }
 
     /// <summary>Called after every instance table change: tells each client whose instance no longer serves it.</summary>
-    public void OnInstancesChanged()
+    public void OnInstancesChanged(IReadOnlyList<InstanceState> rows, ClusterView view)
     {
-        var rows = instances.Rows();
         foreach (var connection in registry.Snapshot())
         {
             if (connection.State == ApplicationState.Monitoring)
             {
-                CheckStillServes(connection, rows);
+                CheckStillServes(connection, rows, view);
             }
         }
     }
 
-    private void CheckStillServes(ApplicationConnection connection, IReadOnlyList<InstanceState> rows)
+    private void CheckStillServes(ApplicationConnection connection, IReadOnlyList<InstanceState> rows, ClusterView view)
     {
         var index = connection.InstanceIndex;
-        if (index < 0 || Router.StillMatches(rows, index, connection.TargetAttrs))
+        if (index < 0 || Router.StillMatches(view, index, connection.TargetAttrs))
         {
             return;
         }
@@ -87,20 +90,6 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
             ? $"telling {connection.Describe()} that {name} is lost"
             : $"telling {connection.Describe()} that {name} no longer matches target_session_attrs={connection.Target}");
         _ = connection.CloseWithErrorAsync(error, ApplicationHandler.ErrorSendTimeout);
-    }
-
-    private int IndexOf(InstanceState instance)
-    {
-        var rows = instances.Rows();
-        for (var i = 0; i < rows.Count; i++)
-        {
-            if (rows[i].Settings.Number == instance.Settings.Number)
-            {
-                return i;
-            }
-        }
-
-        throw new InvalidOperationException("routed to an instance that is not in the table");
     }
 
     private static byte[] Answer(InstanceState instance)
@@ -128,16 +117,8 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
 
     private static async Task<bool> SendAsync(ApplicationConnection connection, byte[] bytes)
     {
-        try
-        {
-            using var cts = new CancellationTokenSource(ApplicationHandler.ErrorSendTimeout);
-            await connection.Socket.SendAsync(bytes, SocketFlags.None, cts.Token);
-            return true;
-        }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            return false;
-        }
+        using var cts = new CancellationTokenSource(ApplicationHandler.ErrorSendTimeout);
+        return await connection.TrySendAsync(bytes, cts.Token);
     }
 
     /// <summary>

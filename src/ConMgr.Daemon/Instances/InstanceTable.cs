@@ -100,8 +100,8 @@ public sealed class InstanceTable
         var rows = Rows();
 
         // A primary on an older timeline than another live primary is a split-brain leftover: say so.
-        var newestPrimary = rows.Where(r => r.Role == "primary").Select(r => r.Attributes.Timeline).DefaultIfEmpty(0).Max();
-        return [.. rows.Select(row => Status(row, row.Role == "primary" && row.Attributes.Timeline < newestPrimary ? "stale primary" : row.Role))];
+        var view = ClusterView.Of(rows);
+        return [.. rows.Select((row, i) => Status(row, view.IsStale(i) ? "stale primary" : row.Role))];
     }
 
     private static InstanceStatus Status(InstanceState row, string role) => new(

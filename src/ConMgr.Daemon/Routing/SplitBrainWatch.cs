@@ -15,20 +15,16 @@ public sealed class SplitBrainWatch(ServerLog log)
     private readonly Lock _gate = new();
     private string? _current;
 
-    public void Check(IReadOnlyList<InstanceState> rows)
+    public void Check(ClusterView view)
     {
-        ArgumentNullException.ThrowIfNull(rows);
-        var primaries = rows
-            .Where(r => r.Link == LinkState.Up && r.Attributes.Available && !r.Attributes.InRecovery)
-            .OrderByDescending(r => r.Attributes.Timeline)
-            .ToList();
+        ArgumentNullException.ThrowIfNull(view);
         string? state = null;
-        if (primaries.Count > 1)
+        var claimants = view.Primaries.Count + view.Stale.Count;
+        if (claimants > 1)
         {
-            var newest = primaries[0].Attributes.Timeline;
-            var winners = primaries.Where(p => p.Attributes.Timeline == newest).Select(Name);
-            var stale = primaries.Where(p => p.Attributes.Timeline < newest).Select(p => $"{Name(p)} on timeline {p.Attributes.Timeline}");
-            state = $"split brain: {primaries.Count} instances claim to be primary; writes go only to {string.Join(", ", winners)} (newest timeline {newest}); skipping {string.Join(", ", stale)}";
+            var winners = view.Primaries.Select(p => Name(p.Row));
+            var stale = view.Stale.Select(p => $"{Name(p.Row)} on timeline {p.Row.Attributes.Timeline}");
+            state = $"split brain: {claimants} instances claim to be primary; writes go only to {string.Join(", ", winners)} (newest timeline {view.NewestPrimaryTimeline}); skipping {string.Join(", ", stale)}";
         }
 
         lock (_gate)

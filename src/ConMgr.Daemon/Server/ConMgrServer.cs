@@ -58,8 +58,13 @@ public sealed class ConMgrServer : IDisposable
         try
         {
             var resolver = new ResolveService(_instances, _applications, new Router(_applications.Outstanding), _log);
-            _instances.Changed += (_, _) => resolver.OnInstancesChanged();
-            _instances.Changed += (_, _) => _splitBrain.Check(_instances.Rows());
+            _instances.Changed += (_, _) =>
+            {
+                var rows = _instances.Rows();
+                var view = ClusterView.Of(rows);
+                resolver.OnInstancesChanged(rows, view);
+                _splitBrain.Check(view);
+            };
             var handler = new ApplicationHandler(_applications, resolver, _log, _time);
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
             _control = new ControlServer(_directory, Dispatch, _log);
