@@ -38,8 +38,6 @@ public sealed class HeartbeatLink : IDisposable
 
     public DateTimeOffset EstablishedAt { get; }
 
-    public HeartbeatChannel Channel => _channel;
-
     /// <summary>Round-trip time measured from the last beat that echoed one of ours; null before the first.</summary>
     public TimeSpan? LastRtt => Interlocked.Read(ref _lastRttTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : null;
 

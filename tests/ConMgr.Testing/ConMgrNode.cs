@@ -111,7 +111,4 @@ public sealed class ConMgrNode : IAsyncDisposable
             (await ProcessRunner.RunAsync("chown", ["-R", $"{user}:", path])).EnsureSuccess("chown of the conmgr directory");
         }
     }
-
-    /// <summary>Formats a port for a configuration line.</summary>
-    public static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 }

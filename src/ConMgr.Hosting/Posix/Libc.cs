@@ -16,8 +16,6 @@ public static partial class Libc
 
     private const int ESRCH = 3;
 
-    public static uint EffectiveUserId => geteuid();
-
     public static bool IsRoot => geteuid() == 0;
 
     /// <summary>Sends <paramref name="signal"/>; false when no such process (ESRCH).</summary>

@@ -93,22 +93,22 @@ public sealed record AttributesFrame(InstanceAttributes Attributes) : HeartbeatF
     }
 }
 
-/// <summary>Orderly close. The reason is UTF-8 text, at most <see cref="HeartbeatCodec.MaxTextBytes"/> bytes.</summary>
-public sealed record GoodbyeFrame(string Reason) : HeartbeatFrame
+/// <summary>A frame whose whole payload is a UTF-8 reason, at most <see cref="HeartbeatCodec.MaxTextBytes"/> bytes.</summary>
+public abstract record TextFrame(string Reason) : HeartbeatFrame
 {
-    public override HeartbeatFrameType Type => HeartbeatFrameType.Goodbye;
-
     public override int PayloadLength => HeartbeatCodec.TextLength(Reason);
 
     public override void WritePayload(Span<byte> destination) => HeartbeatCodec.WriteText(destination, Reason);
 }
 
-/// <summary>The watchdog refuses the connection (version, limit); the reason is UTF-8 text.</summary>
-public sealed record RefusalFrame(string Reason) : HeartbeatFrame
+/// <summary>Orderly close, with a reason.</summary>
+public sealed record GoodbyeFrame(string Reason) : TextFrame(Reason)
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Goodbye;
+}
+
+/// <summary>The watchdog refuses the connection (version, limit), with a reason.</summary>
+public sealed record RefusalFrame(string Reason) : TextFrame(Reason)
 {
     public override HeartbeatFrameType Type => HeartbeatFrameType.Refusal;
-
-    public override int PayloadLength => HeartbeatCodec.TextLength(Reason);
-
-    public override void WritePayload(Span<byte> destination) => HeartbeatCodec.WriteText(destination, Reason);
 }

@@ -12,10 +12,6 @@ public static class ClientErrors
     /// <summary>The client sent bytes that are not a valid startup packet.</summary>
     public static ErrorResponse InvalidStartupPacket(string reason) => new(Fatal, SqlState.ProtocolViolation, reason);
 
-    /// <summary>A well-formed request that this port does not serve.</summary>
-    public static ErrorResponse RequestNotSupported(string what) =>
-        new(Fatal, SqlState.FeatureNotSupported, $"conmgr does not support {what} on this port");
-
     /// <summary>An ordinary startup message (psql, JDBC) on the resolve port.</summary>
     public static ErrorResponse NotAResolveRequest() => new(
         Fatal,

@@ -6,10 +6,7 @@ public static class SqlState
 {
     public const string ProtocolViolation = "08P01";
     public const string SqlClientUnableToEstablishSqlConnection = "08001";
-    public const string ConnectionFailure = "08006";
     public const string FeatureNotSupported = "0A000";
-    public const string TooManyConnections = "53300";
     public const string AdminShutdown = "57P01";
-    public const string CannotConnectNow = "57P03";
     public const string InvalidParameterValue = "22023";
 }

@@ -19,17 +19,6 @@ public sealed class PeerRegistry(int maxConnections)
     /// <summary>Raised after every add or remove (the status file listens).</summary>
     public event Action? Changed;
 
-    public int Count
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _peers.Count;
-            }
-        }
-    }
-
     public bool TryReserve()
     {
         lock (_gate)

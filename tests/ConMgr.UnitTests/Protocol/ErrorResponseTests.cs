@@ -33,9 +33,9 @@ public sealed class ErrorResponseTests
         Assert.Equal("57P01", ClientErrors.AdminShutdown().SqlState);
         Assert.Equal("08P01", ClientErrors.InvalidStartupPacket("x").SqlState);
         Assert.Equal("08P01", ClientErrors.StartupTimeout().SqlState);
-        Assert.Equal("0A000", ClientErrors.RequestNotSupported("x").SqlState);
+        Assert.Equal("0A000", ClientErrors.NotAResolveRequest().SqlState);
         Assert.All(
-            new[] { ClientErrors.AdminShutdown(), ClientErrors.InvalidStartupPacket("x"), ClientErrors.StartupTimeout(), ClientErrors.RequestNotSupported("x") },
+            new[] { ClientErrors.AdminShutdown(), ClientErrors.InvalidStartupPacket("x"), ClientErrors.StartupTimeout(), ClientErrors.NotAResolveRequest() },
             e => Assert.Equal("FATAL", e.Severity));
     }
 }
