@@ -58,14 +58,10 @@ public static class ScaleBenchmark
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(IPAddress.Loopback, port);
             var channel = new HeartbeatChannel(socket);
-            channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, 1000, 3000));
-            var frames = new List<HeartbeatFrame>();
-            while (frames.OfType<AttributesFrame>().FirstOrDefault() is null)
+            var frames = await HeartbeatHandshake.ClientAsync(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), CancellationToken.None);
+            if (frames is not [WelcomeFrame, ..])
             {
-                if (!await channel.ReceiveAsync(frames.Add, CancellationToken.None))
-                {
-                    throw new InvalidOperationException($"peer {i} refused: {string.Join(", ", frames)}");
-                }
+                throw new InvalidOperationException($"peer {i} refused: {(frames is null ? "connection closed" : string.Join(", ", frames))}");
             }
 
             var link = new HeartbeatLink(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeProvider.System);

@@ -128,15 +128,10 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             var addresses = Instance.IsNumeric ? [IPAddress.Parse(Instance.Address)] : await Dns.GetHostAddressesAsync(Instance.Address, attempt.Token);
             await socket.ConnectAsync(addresses, Instance.WatchdogPort, attempt.Token);
             channel = new HeartbeatChannel(socket);
-            channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)settings.HeartbeatInterval.TotalMilliseconds, (int)settings.HeartbeatTimeout.TotalMilliseconds));
-            // The first exchange is Hello → Welcome + Attributes: the link is up only once conmgr knows what the instance is.
-            var frames = new List<HeartbeatFrame>();
-            while (frames.Count == 0 || (frames[0] is WelcomeFrame && !frames.OfType<AttributesFrame>().Any()))
+            var frames = await HeartbeatHandshake.ClientAsync(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, attempt.Token);
+            if (frames is null)
             {
-                if (!await channel.ReceiveAsync(frames.Add, attempt.Token))
-                {
-                    return Fail("connection closed by the watchdog during the handshake");
-                }
+                return Fail("connection closed by the watchdog during the handshake");
             }
 
             return frames[0] switch
