@@ -39,9 +39,12 @@ public static class ConnectBenchmark
         s_quiesce = quiesce;
         var primary = cluster.Primary;
         var direct = $"Host={primary.Host};Port={primary.Port};Username=postgres;Database=postgres;Pooling=false";
-        await using var viaConmgr = ConMgrDataSource.Create($"Host=127.0.0.1:{node.Port};Username=postgres;Database=postgres;Target Session Attributes=read-write");
+        var conmgrString = $"Host=127.0.0.1:{node.Port};Username=postgres;Database=postgres;Target Session Attributes=read-write";
+        await using var viaConmgr = ConMgrDataSource.Create(conmgrString);
+        await using var serial = new ConMgrDataSourceBuilder(conmgrString) { OpenEarly = false }.Build();
         var directMs = new List<double>();
         var conmgrMs = new List<double>();
+        var serialMs = new List<double>();
         var phaseOneMs = new List<double>();
         for (var i = -20; i < rounds; i++)
         {
@@ -56,6 +59,10 @@ public static class ConnectBenchmark
             {
                 await using var connection = await viaConmgr.OpenConnectionAsync();
             });
+            var s = await TimeAsync(async () =>
+            {
+                await using var connection = await serial.OpenConnectionAsync();
+            });
             var p = await TimeAsync(async () =>
             {
                 using var probe = await PgWire.ConnectAsync("127.0.0.1", node.Port);
@@ -68,6 +75,7 @@ public static class ConnectBenchmark
             {
                 directMs.Add(d);
                 conmgrMs.Add(c);
+                serialMs.Add(s);
                 phaseOneMs.Add(p);
             }
         }
@@ -75,8 +83,9 @@ public static class ConnectBenchmark
         var ratio = Stats.Percentile(conmgrMs, 50) / Stats.Percentile(directMs, 50);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"connect: {rounds} opens each, interleaved, {(quiesce ? "25 ms apart" : "back to back")} (after 20 warm-up rounds)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  direct Npgsql, Pooling=false: median {Stats.Percentile(directMs, 50):0.000} ms, p90 {Stats.Percentile(directMs, 90):0.000} ms"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  through conmgr (two phases):  median {Stats.Percentile(conmgrMs, 50):0.000} ms, p90 {Stats.Percentile(conmgrMs, 90):0.000} ms"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  through conmgr (two phases, OpenEarly, the default): median {Stats.Percentile(conmgrMs, 50):0.000} ms, p90 {Stats.Percentile(conmgrMs, 90):0.000} ms"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  through conmgr (two phases, OpenEarly=false): median {Stats.Percentile(serialMs, 50):0.000} ms, p90 {Stats.Percentile(serialMs, 90):0.000} ms"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  phase one alone (raw client):  median {Stats.Percentile(phaseOneMs, 50):0.000} ms, p90 {Stats.Percentile(phaseOneMs, 90):0.000} ms"));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  median ratio conmgr/direct = {ratio:0.000}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  median ratio conmgr/direct = {ratio:0.000} (OpenEarly=false: {Stats.Percentile(serialMs, 50) / Stats.Percentile(directMs, 50):0.000})"));
     }
 }

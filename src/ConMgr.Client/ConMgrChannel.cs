@@ -17,9 +17,10 @@ public sealed class ConMgrChannel : IDisposable
     private readonly CancellationTokenSource _lost = new();
     private int _closedByUs;
 
-    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, string conmgr, int instanceNumber)
+    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, string conmgr, int instanceNumber, bool openedEarly)
     {
         Socket = socket;
+        OpenedEarly = openedEarly;
         _connection = connection;
         ConMgr = conmgr;
         InstanceNumber = instanceNumber;
@@ -35,6 +36,9 @@ public sealed class ConMgrChannel : IDisposable
 
     /// <summary>conmgr's number for the instance (backend_hostN).</summary>
     public int InstanceNumber { get; }
+
+    /// <summary>Whether the SQL connection was opened beside phase one, on the forecast (<see cref="ConMgrDataSourceBuilder.OpenEarly"/>).</summary>
+    public bool OpenedEarly { get; }
 
     /// <summary>Cancelled when conmgr reported the instance lost or conmgr itself went away.</summary>
     public CancellationToken Lost => _lost.Token;

@@ -1,4 +1,5 @@
 // ConMgrDataSource.cs: opens PostgreSQL connections through conmgr (two phases) or directly, trying the host list in order.
+using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Runtime.CompilerServices;
 using ConMgr.Client.Resolve;
@@ -12,24 +13,33 @@ namespace ConMgr.Client;
 /// host:port and the connection goes there (phase two), watched through conmgr's socket; a conmgr
 /// with no matching instance passes to the next entry; a postmaster is connected to directly and
 /// checked against the target the way libpq does (<see cref="TargetCheck"/>). Connections are physical (Npgsql pooling off): a connection
-/// broken by a loss report can never be handed out again.
+/// broken by a loss report can never be handed out again. When an entry's conmgr has named the
+/// same instance twice in a row, phase two starts beside phase one (<see cref="EarlyOpen"/>) and
+/// is kept only if conmgr names that instance again.
 /// </summary>
 public sealed class ConMgrDataSource : DbDataSource
 {
     private static readonly ConditionalWeakTable<NpgsqlConnection, ConMgrChannel> Channels = new();
     private readonly NpgsqlConnectionStringBuilder _settings;
     private readonly IReadOnlyList<HostEntry> _hosts;
+    private readonly InstanceForecast _forecast;
+    private readonly ConcurrentDictionary<(string Host, int Port), string> _phaseTwoStrings = new();
 
-    internal ConMgrDataSource(NpgsqlConnectionStringBuilder settings)
+    internal ConMgrDataSource(NpgsqlConnectionStringBuilder settings, bool openEarly)
     {
         _settings = settings;
         _hosts = HostEntry.Parse(settings.Host!, settings.Port);
+        _forecast = new InstanceForecast(_hosts.Count);
+        OpenEarly = openEarly;
     }
 
     public override string ConnectionString => _settings.ConnectionString;
 
     /// <summary>The target asked of conmgr: <c>Target Session Attributes</c>, default <c>any</c>.</summary>
     public string Target => string.IsNullOrEmpty(_settings.TargetSessionAttributes) ? "any" : _settings.TargetSessionAttributes;
+
+    /// <summary>Whether phase two may start beside phase one (<see cref="ConMgrDataSourceBuilder.OpenEarly"/>).</summary>
+    public bool OpenEarly { get; }
 
     public static ConMgrDataSource Create(string connectionString) => new ConMgrDataSourceBuilder(connectionString).Build();
 
@@ -44,26 +54,45 @@ public sealed class ConMgrDataSource : DbDataSource
         var failures = new List<string>();
         NpgsqlConnection? fallback = null;
         var timeout = TimeSpan.FromSeconds(_settings.Timeout > 0 ? _settings.Timeout : 15);
-        foreach (var entry in _hosts)
+        for (var index = 0; index < _hosts.Count; index++)
         {
-            var outcome = await ResolveClient.ResolveAsync(entry, _settings.Username ?? Environment.UserName, _settings.Database ?? _settings.Username ?? Environment.UserName, Target, timeout, cancellationToken);
+            var entry = _hosts[index];
+            var early = OpenEarly && _forecast.Predict(index) is { } forecast
+                ? EarlyOpen.Start(forecast.Host, forecast.Port, OpenAsync, cancellationToken)
+                : null;
+            ResolveOutcome outcome;
+            try
+            {
+                outcome = await ResolveClient.ResolveAsync(entry, _settings.Username ?? Environment.UserName, _settings.Database ?? _settings.Username ?? Environment.UserName, Target, timeout, cancellationToken);
+            }
+            catch
+            {
+                early?.Abandon();
+                throw;
+            }
+
+            if (outcome is not ResolveOutcome.Resolved)
+            {
+                early?.Abandon();
+            }
+
             switch (outcome)
             {
                 case ResolveOutcome.Resolved resolved:
-                    var connection = await TryOpenAsync(resolved.Host, resolved.Port, failures, $"{entry} sent us to {resolved.Host}:{resolved.Port}", cancellationToken);
+                    var connection = await OpenResolvedAsync(index, resolved, early, failures, cancellationToken);
                     if (connection is null)
                     {
-                        resolved.Socket.Dispose();
                         continue;
                     }
 
-                    Channels.AddOrUpdate(connection, new ConMgrChannel(resolved.Socket, connection, entry.ToString(), resolved.Number));
                     await DisposeAsync(fallback);
                     return connection;
                 case ResolveOutcome.Postmaster:
-                    var direct = await TryOpenAsync(entry.Host, entry.Port, failures, $"{entry} (PostgreSQL)", cancellationToken);
-                    if (direct is null)
+                    var opened = await OpenAsync(entry.Host, entry.Port, cancellationToken);
+                    if (opened.Connection is not { } direct)
                     {
+                        cancellationToken.ThrowIfCancellationRequested();
+                        failures.Add($"{entry} (PostgreSQL): {opened.Error}");
                         continue;
                     }
 
@@ -83,9 +112,11 @@ public sealed class ConMgrDataSource : DbDataSource
 
                     continue;
                 case ResolveOutcome.Refused refused:
+                    _forecast.Forget(index);
                     failures.Add($"{entry} (conmgr): {refused.SqlState} {refused.Message}");
                     continue;
                 case ResolveOutcome.Unreachable unreachable:
+                    _forecast.Forget(index);
                     failures.Add($"{entry}: {unreachable.Reason}");
                     continue;
             }
@@ -118,27 +149,62 @@ public sealed class ConMgrDataSource : DbDataSource
         }
     }
 
-    private async Task<NpgsqlConnection?> TryOpenAsync(string host, int port, List<string> failures, string what, CancellationToken cancellationToken)
+    /// <summary>Phase two for a conmgr answer: the early open if it went to that instance, a fresh open otherwise.</summary>
+    private async Task<NpgsqlConnection?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<string> failures, CancellationToken cancellationToken)
     {
-        var builder = new NpgsqlConnectionStringBuilder(_settings.ConnectionString)
+        _forecast.Record(index, resolved.Host, resolved.Port);
+        OpenResult opened;
+        var openedEarly = early is not null && early.IsFor(resolved.Host, resolved.Port);
+        if (openedEarly)
         {
-            Host = host,
-            Port = port,
-            Pooling = false,
-            LoadBalanceHosts = false,
-            TargetSessionAttributes = null,
-        };
-        var connection = new NpgsqlConnection(builder.ConnectionString);
+            opened = await early!.TakeAsync();
+        }
+        else
+        {
+            early?.Abandon();
+            opened = await OpenAsync(resolved.Host, resolved.Port, cancellationToken);
+        }
+
+        if (opened.Connection is not { } connection)
+        {
+            resolved.Socket.Dispose();
+            _forecast.Forget(index);
+            cancellationToken.ThrowIfCancellationRequested();
+            failures.Add($"{_hosts[index]} sent us to {resolved.Host}:{resolved.Port}: {opened.Error}");
+            return null;
+        }
+
+        var channel = new ConMgrChannel(resolved.Socket, connection, _hosts[index].ToString(), resolved.Number, openedEarly);
+        Channels.AddOrUpdate(connection, channel);
+
+        // A lost instance must not be opened early again: forget it the moment conmgr reports it.
+        channel.Lost.Register(() => _forecast.Forget(index));
+        return connection;
+    }
+
+    /// <summary>A physical Npgsql open of <paramref name="host"/>:<paramref name="port"/> with the data source's settings.</summary>
+    private async Task<OpenResult> OpenAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var connection = new NpgsqlConnection(_phaseTwoStrings.GetOrAdd((host, port), PhaseTwoString));
         try
         {
             await connection.OpenAsync(cancellationToken);
-            return connection;
+            return new OpenResult(connection, null);
         }
-        catch (NpgsqlException ex)
+        catch (Exception ex) when (ex is NpgsqlException or OperationCanceledException)
         {
             await connection.DisposeAsync();
-            failures.Add($"{what}: {ex.Message}");
-            return null;
+            return new OpenResult(null, ex.Message);
         }
     }
+
+    private string PhaseTwoString((string Host, int Port) instance) =>
+        new NpgsqlConnectionStringBuilder(_settings.ConnectionString)
+        {
+            Host = instance.Host,
+            Port = instance.Port,
+            Pooling = false,
+            LoadBalanceHosts = false,
+            TargetSessionAttributes = null,
+        }.ConnectionString;
 }

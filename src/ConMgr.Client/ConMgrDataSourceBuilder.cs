@@ -16,6 +16,14 @@ public sealed class ConMgrDataSourceBuilder
 
     public NpgsqlConnectionStringBuilder ConnectionStringBuilder { get; }
 
+    /// <summary>
+    /// Start phase two beside phase one when an entry's conmgr has named the same instance twice
+    /// in a row (default true). The connection is kept only if conmgr names that instance again;
+    /// after a role change or failover, one server connection is started and closed unused.
+    /// False: strictly one phase after the other.
+    /// </summary>
+    public bool OpenEarly { get; set; } = true;
+
     public ConMgrDataSource Build()
     {
         if (string.IsNullOrEmpty(ConnectionStringBuilder.Host))
@@ -23,6 +31,6 @@ public sealed class ConMgrDataSourceBuilder
             throw new ArgumentException("the connection string names no Host");
         }
 
-        return new ConMgrDataSource(new NpgsqlConnectionStringBuilder(ConnectionStringBuilder.ConnectionString));
+        return new ConMgrDataSource(new NpgsqlConnectionStringBuilder(ConnectionStringBuilder.ConnectionString), OpenEarly);
     }
 }

@@ -1,9 +1,8 @@
 // ScriptedPeerTests.cs: the client library against scripted fake peers: garbage, a conmgr that dies mid-answer, one that never answers.
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using ConMgr.Client;
+using ConMgr.Testing;
 using Npgsql;
 
 namespace ConMgr.IntegrationTests.Transparent;
@@ -32,8 +31,8 @@ public sealed class ScriptedPeerTests
     {
         await using var fake = ScriptedPeer.Start(async socket =>
         {
-            await socket.SendAsync(ParameterStatus("conmgr_protocol", "1.0"));
-            await socket.SendAsync(ParameterStatus("conmgr_instance_host", "127.0.0.1")[..7]);
+            await socket.SendAsync(ScriptedPeer.ParameterStatus("conmgr_protocol", "1.0"));
+            await socket.SendAsync(ScriptedPeer.ParameterStatus("conmgr_instance_host", "127.0.0.1")[..7]);
         });
 
         var error = await Assert.ThrowsAsync<NpgsqlException>(async () => await Open(fake.Endpoint, timeoutSeconds: 5));
@@ -77,62 +76,5 @@ public sealed class ScriptedPeerTests
     {
         await using var source = ConMgrDataSource.Create($"Host={endpoint};Username=app;Database=app;Timeout={timeoutSeconds}");
         await using var connection = await source.OpenConnectionAsync();
-    }
-
-    private static byte[] ParameterStatus(string name, string value)
-    {
-        var body = Encoding.UTF8.GetBytes($"{name}\0{value}\0");
-        var length = body.Length + 4;
-        return [(byte)'S', (byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length, .. body];
-    }
-
-    /// <summary>A loopback listener that reads one startup message, then runs a script on the socket, then closes it.</summary>
-    private sealed class ScriptedPeer : IAsyncDisposable
-    {
-        private readonly Socket _listener;
-        private readonly Task _loop;
-
-        private ScriptedPeer(Socket listener, Func<Socket, Task> script)
-        {
-            _listener = listener;
-            _loop = Task.Run(async () =>
-            {
-                while (true)
-                {
-                    Socket client;
-                    try
-                    {
-                        client = await _listener.AcceptAsync();
-                    }
-                    catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-                    {
-                        return;
-                    }
-
-                    using (client)
-                    {
-                        var buffer = new byte[10000];
-                        await client.ReceiveAsync(buffer);
-                        await script(client);
-                    }
-                }
-            });
-        }
-
-        public string Endpoint => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndPoint!).Port}";
-
-        public static ScriptedPeer Start(Func<Socket, Task> script)
-        {
-            var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            listener.Listen(8);
-            return new ScriptedPeer(listener, script);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            _listener.Dispose();
-            await _loop.WaitAsync(TimeSpan.FromSeconds(35)).ContinueWith(_ => { }, TaskScheduler.Default);
-        }
     }
 }
