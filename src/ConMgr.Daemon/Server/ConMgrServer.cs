@@ -63,7 +63,12 @@ public sealed class ConMgrServer : IDisposable
                 var rows = _instances.Rows();
                 var view = ClusterView.Of(rows);
                 resolver.OnInstancesChanged(rows, view);
-                _splitBrain.Check(view);
+
+                // At shutdown the links close one by one; that ends no split brain, so say nothing.
+                if (_state != "stopping")
+                {
+                    _splitBrain.Check(view);
+                }
             };
             var handler = new ApplicationHandler(_applications, resolver, _log, _time);
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);

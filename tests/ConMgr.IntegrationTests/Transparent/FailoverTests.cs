@@ -63,6 +63,11 @@ public sealed class FailoverTests
 
         await Poll.UntilAsync(() => t.Node.Log.Contains("LOG:  split brain: 2 instances claim to be primary; writes go only to instance 1", StringComparison.Ordinal), TransparentCluster.Deadline, "the split-brain LOG line");
         Assert.Contains("skipping instance 0 (127.0.0.1:", t.Node.Log, StringComparison.Ordinal);
+
+        // Links closing at shutdown do not end the split brain: conmgr must not claim it is over.
+        (await t.Node.CtlAsync("stop", "-m", "fast")).EnsureSuccess("cm_ctl stop");
+        Assert.Contains("conmgr is shut down", t.Node.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("split brain over", t.Node.Log, StringComparison.Ordinal);
     }
 
     [Fact]
