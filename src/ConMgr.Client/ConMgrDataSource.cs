@@ -153,17 +153,18 @@ public sealed class ConMgrDataSource : DbDataSource
     private async Task<NpgsqlConnection?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<string> failures, CancellationToken cancellationToken)
     {
         _forecast.Record(index, resolved.Host, resolved.Port);
-        OpenResult opened;
-        var openedEarly = early is not null && early.IsFor(resolved.Host, resolved.Port);
-        if (openedEarly)
+        OpenResult? taken = null;
+        if (early is not null && early.IsFor(resolved.Host, resolved.Port))
         {
-            opened = await early!.TakeAsync();
+            taken = await early.TakeAsync();
         }
         else
         {
             early?.Abandon();
-            opened = await OpenAsync(resolved.Host, resolved.Port, cancellationToken);
         }
+
+        var openedEarly = taken is not null;
+        var opened = taken ?? await OpenAsync(resolved.Host, resolved.Port, cancellationToken);
 
         if (opened.Connection is not { } connection)
         {

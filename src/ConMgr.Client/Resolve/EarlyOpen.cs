@@ -32,11 +32,20 @@ internal sealed class EarlyOpen
 
     public bool IsFor(string host, int port) => Host == host && Port == port;
 
-    /// <summary>The outcome of the early open, now that conmgr named this instance.</summary>
-    public async Task<OpenResult> TakeAsync()
+    /// <summary>
+    /// The outcome of the early open, now that conmgr named this instance; null if it had already
+    /// failed before the answer came. Then the caller opens afresh, as the strict order would
+    /// have, so opening early is never worse than not (an instance restarting, say).
+    /// </summary>
+    public async Task<OpenResult?> TakeAsync()
     {
         try
         {
+            if (_open.IsCompleted && (await _open).Connection is null)
+            {
+                return null;
+            }
+
             return await _open;
         }
         finally
