@@ -17,12 +17,15 @@ public sealed class ConMgrChannel : IDisposable
     private readonly CancellationTokenSource _lost = new();
     private int _closedByUs;
 
-    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, string conmgr, int instanceNumber, bool openedEarly)
+    private readonly Resolve.HostEntry _entry;
+
+    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly)
     {
         Socket = socket;
         OpenedEarly = openedEarly;
+        _entry = conmgr;
         _connection = connection;
-        ConMgr = conmgr;
+        ConMgr = conmgr.ToString();
         InstanceNumber = instanceNumber;
         _connection.StateChange += OnStateChange;
         _ = WatchAsync();
@@ -93,6 +96,7 @@ public sealed class ConMgrChannel : IDisposable
 
         LostTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
         LostReason = reason;
+        Diagnostics.ClientMetrics.RecordLost(_entry.Host, _entry.Port);
         NpgsqlConnectionBreaker.Break(_connection);
         await _lost.CancelAsync();
         Dispose();

@@ -2,6 +2,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Runtime.CompilerServices;
+using ConMgr.Client.Diagnostics;
 using ConMgr.Client.Resolve;
 using Npgsql;
 
@@ -51,8 +52,10 @@ public sealed class ConMgrDataSource : DbDataSource
 
     public new async ValueTask<NpgsqlConnection> OpenConnectionAsync(CancellationToken cancellationToken = default)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var failures = new List<string>();
         NpgsqlConnection? fallback = null;
+        HostEntry? fallbackEntry = null;
         var timeout = TimeSpan.FromSeconds(_settings.Timeout > 0 ? _settings.Timeout : 15);
         for (var index = 0; index < _hosts.Count; index++)
         {
@@ -86,6 +89,8 @@ public sealed class ConMgrDataSource : DbDataSource
                     }
 
                     await DisposeAsync(fallback);
+                    var how = GetChannel(connection)!.OpenedEarly ? ClientMetrics.OpenedEarly : ClientMetrics.OpenedAfterAnswer;
+                    ClientMetrics.RecordOpen(how, entry.Host, entry.Port, started);
                     return connection;
                 case ResolveOutcome.Postmaster:
                     var opened = await OpenAsync(entry.Host, entry.Port, cancellationToken);
@@ -100,9 +105,11 @@ public sealed class ConMgrDataSource : DbDataSource
                     {
                         case TargetFit.Match:
                             await DisposeAsync(fallback);
+                            ClientMetrics.RecordOpen(ClientMetrics.OpenedDirect, entry.Host, entry.Port, started);
                             return direct;
                         case TargetFit.Fallback when fallback is null:
                             fallback = direct;
+                            fallbackEntry = entry;
                             break;
                         default:
                             failures.Add($"{entry} (PostgreSQL): does not match target_session_attrs={Target}");
@@ -125,6 +132,7 @@ public sealed class ConMgrDataSource : DbDataSource
         // prefer-standby / prefer-primary: nothing preferred anywhere, so the acceptable one it is (libpq's second pass).
         if (fallback is not null)
         {
+            ClientMetrics.RecordOpen(ClientMetrics.OpenedDirect, fallbackEntry!.Host, fallbackEntry.Port, started);
             return fallback;
         }
 
@@ -175,7 +183,7 @@ public sealed class ConMgrDataSource : DbDataSource
             return null;
         }
 
-        var channel = new ConMgrChannel(resolved.Socket, connection, _hosts[index].ToString(), resolved.Number, openedEarly);
+        var channel = new ConMgrChannel(resolved.Socket, connection, _hosts[index], resolved.Number, openedEarly);
         Channels.AddOrUpdate(connection, channel);
 
         // A lost instance must not be opened early again: forget it the moment conmgr reports it.

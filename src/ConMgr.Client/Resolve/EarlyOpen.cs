@@ -55,7 +55,11 @@ internal sealed class EarlyOpen
     }
 
     /// <summary>conmgr named another instance, or none: stop the open and close what it made.</summary>
-    public void Abandon() => _ = AbandonAsync();
+    public void Abandon()
+    {
+        Diagnostics.ClientMetrics.RecordAbandoned(Host, Port);
+        _ = AbandonAsync();
+    }
 
     private async Task AbandonAsync()
     {
