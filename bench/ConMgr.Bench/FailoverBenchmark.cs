@@ -58,7 +58,7 @@ public static class FailoverBenchmark
         var multiHost = $"Host={NetworkLink.ServerAddress}:{primaryPort},{NetworkLink.ServerAddress}:{standbyPort};Username=postgres;Database=postgres;Target Session Attributes=read-write;Timeout={timeout};Pooling=false";
 
         // Both clients have connected before: Npgsql's host-state cache knows the old primary as the
-        // primary, and the data source's forecast names it (two answers), so its next open starts early there.
+        // primary, and the data source's forecast names it (the only candidate), so its next open starts early there.
         for (var i = 0; i < 2; i++)
         {
             await using (await viaConmgr.OpenConnectionAsync())

@@ -14,9 +14,9 @@ namespace ConMgr.Client;
 /// host:port and the connection goes there (phase two), watched through conmgr's socket; a conmgr
 /// with no matching instance passes to the next entry; a postmaster is connected to directly and
 /// checked against the target the way libpq does (<see cref="TargetCheck"/>). Connections are physical (Npgsql pooling off): a connection
-/// broken by a loss report can never be handed out again. When an entry's conmgr has named the
-/// same instance twice in a row, phase two starts beside phase one (<see cref="EarlyOpen"/>) and
-/// is kept only if conmgr names that instance again.
+/// broken by a loss report can never be handed out again. When an entry's conmgr last named an
+/// instance as the only eligible one, phase two starts beside phase one (<see cref="EarlyOpen"/>)
+/// and is kept only if conmgr names that instance again.
 /// </summary>
 public sealed class ConMgrDataSource : DbDataSource
 {
@@ -160,7 +160,7 @@ public sealed class ConMgrDataSource : DbDataSource
     /// <summary>Phase two for a conmgr answer: the early open if it went to that instance, a fresh open otherwise.</summary>
     private async Task<NpgsqlConnection?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<string> failures, CancellationToken cancellationToken)
     {
-        _forecast.Record(index, resolved.Host, resolved.Port);
+        _forecast.Record(index, resolved.Host, resolved.Port, resolved.Candidates);
         OpenResult? taken = null;
         if (early is not null && early.IsFor(resolved.Host, resolved.Port))
         {

@@ -17,9 +17,10 @@ public sealed class ConMgrDataSourceBuilder
     public NpgsqlConnectionStringBuilder ConnectionStringBuilder { get; }
 
     /// <summary>
-    /// Start phase two beside phase one when an entry's conmgr has named the same instance twice
-    /// in a row (default true). The connection is kept only if conmgr names that instance again;
-    /// after a role change or failover, one server connection is started and closed unused.
+    /// Start phase two beside phase one when an entry's conmgr last named an instance as the only
+    /// eligible one for the target (default true). The connection is kept only if conmgr names
+    /// that instance again; after a role change or failover, one server connection is started and
+    /// closed unused.
     /// False: strictly one phase after the other.
     /// </summary>
     public bool OpenEarly { get; set; } = true;

@@ -76,14 +76,15 @@ public sealed class ScriptedPeer : IAsyncDisposable
         return [(byte)'S', (byte)(length >> 24), (byte)(length >> 16), (byte)(length >> 8), (byte)length, .. body];
     }
 
-    /// <summary>A conmgr's whole resolve answer (docs/protocol.md) naming <paramref name="host"/>:<paramref name="port"/>.</summary>
-    public static byte[] ResolveAnswer(string host, int port, int number, string role) =>
+    /// <summary>A conmgr's whole resolve answer (docs/protocol.md) naming <paramref name="host"/>:<paramref name="port"/>; <paramref name="candidates"/> null leaves conmgr_candidates out.</summary>
+    public static byte[] ResolveAnswer(string host, int port, int number, string role, int? candidates) =>
     [
         .. ParameterStatus("conmgr_protocol", "1.0"),
         .. ParameterStatus("conmgr_instance_host", host),
         .. ParameterStatus("conmgr_instance_port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         .. ParameterStatus("conmgr_instance_number", number.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         .. ParameterStatus("conmgr_instance_role", role),
+        .. candidates is { } count ? ParameterStatus("conmgr_candidates", count.ToString(System.Globalization.CultureInfo.InvariantCulture)) : [],
         (byte)'Z', 0, 0, 0, 5, (byte)'I',
     ];
 

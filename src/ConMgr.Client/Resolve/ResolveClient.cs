@@ -10,7 +10,8 @@ namespace ConMgr.Client.Resolve;
 internal abstract record ResolveOutcome
 {
     /// <summary>conmgr chose an instance; <see cref="Socket"/> stays open for the life of the SQL connection.</summary>
-    public sealed record Resolved(Socket Socket, string Host, int Port, int Number, string Role) : ResolveOutcome;
+    /// <remarks><see cref="Candidates"/>: how many instances were eligible (null if conmgr did not say).</remarks>
+    public sealed record Resolved(Socket Socket, string Host, int Port, int Number, string Role, int? Candidates) : ResolveOutcome;
 
     /// <summary>conmgr answered but has no matching instance (or refused the request).</summary>
     public sealed record Refused(string SqlState, string Message) : ResolveOutcome;
@@ -103,7 +104,8 @@ internal static class ResolveClient
                         parameters[ResolveProtocol.HostParameter],
                         int.Parse(parameters[ResolveProtocol.PortParameter], CultureInfo.InvariantCulture),
                         int.Parse(parameters[ResolveProtocol.NumberParameter], CultureInfo.InvariantCulture),
-                        parameters.GetValueOrDefault(ResolveProtocol.RoleParameter) ?? "unknown");
+                        parameters.GetValueOrDefault(ResolveProtocol.RoleParameter) ?? "unknown",
+                        int.TryParse(parameters.GetValueOrDefault(ResolveProtocol.CandidatesParameter), NumberStyles.None, CultureInfo.InvariantCulture, out var candidates) ? candidates : null);
                 default:
                     throw new InvalidDataException($"unexpected message '{message.Type}' in conmgr's answer");
             }

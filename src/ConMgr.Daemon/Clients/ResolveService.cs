@@ -10,7 +10,7 @@ namespace ConMgr.Daemon.Clients;
 
 /// <summary>
 /// Phase one of the two-phase connection. The answer is ParameterStatus messages (protocol
-/// version, instance host, port, number, role) and ReadyForQuery; or ParameterStatus plus a
+/// version, instance host, port, number, role, number of candidates) and ReadyForQuery; or ParameterStatus plus a
 /// FATAL ErrorResponse (08001 no eligible instance, 22023 bad target). After a successful answer
 /// the socket stays open for the life of the client's SQL connection: conmgr writes a FATAL
 /// 57P01 on it when the instance loses its heartbeat or stops matching the target, and the
@@ -43,7 +43,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         registry.Assign(connection, route.Index);
         connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
         connection.State = ApplicationState.Monitoring;
-        if (!await SendAsync(connection, Answer(instance)))
+        if (!await SendAsync(connection, Answer(instance, route.Candidates)))
         {
             return;
         }
@@ -92,7 +92,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         _ = connection.CloseWithErrorAsync(error, ApplicationHandler.ErrorSendTimeout);
     }
 
-    private static byte[] Answer(InstanceState instance)
+    private static byte[] Answer(InstanceState instance, int candidates)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
         new ParameterStatus(ResolveProtocol.ProtocolParameter, ResolveProtocol.Version).WriteTo(buffer);
@@ -100,6 +100,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         new ParameterStatus(ResolveProtocol.PortParameter, instance.Settings.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)).WriteTo(buffer);
         new ParameterStatus(ResolveProtocol.NumberParameter, instance.Settings.Number.ToString(System.Globalization.CultureInfo.InvariantCulture)).WriteTo(buffer);
         new ParameterStatus(ResolveProtocol.RoleParameter, instance.Role).WriteTo(buffer);
+        new ParameterStatus(ResolveProtocol.CandidatesParameter, candidates.ToString(System.Globalization.CultureInfo.InvariantCulture)).WriteTo(buffer);
         ReadyForQuery.WriteIdle(buffer);
         return buffer.WrittenSpan.ToArray();
     }

@@ -3,8 +3,8 @@ using ConMgr.Daemon.Instances;
 
 namespace ConMgr.Daemon.Routing;
 
-/// <summary>The router's decision: an instance and its index in the table, or why there is none.</summary>
-public readonly record struct RouteResult(int Index, InstanceState? Instance, string? Refusal);
+/// <summary>The router's decision: an instance, its index in the table and how many were eligible; or why there is none.</summary>
+public readonly record struct RouteResult(int Index, InstanceState? Instance, string? Refusal, int Candidates = 0);
 
 /// <summary>
 /// Chooses among <see cref="ClusterView"/>'s eligible instances (split brain already resolved
@@ -29,7 +29,7 @@ public sealed class Router(Func<int, int> outstanding)
         var least = candidates.Min(c => outstanding(c.Index));
         var tied = candidates.Where(c => outstanding(c.Index) == least).ToList();
         var pick = tied[(int)((uint)Interlocked.Increment(ref _cursor) % (uint)tied.Count)];
-        return new RouteResult(pick.Index, pick.Row, null);
+        return new RouteResult(pick.Index, pick.Row, null, candidates.Count);
     }
 
     /// <summary>True when instance <paramref name="index"/> still serves <paramref name="target"/> (for strict targets, its role must still match).</summary>

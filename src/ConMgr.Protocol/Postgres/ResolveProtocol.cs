@@ -25,4 +25,7 @@ public static class ResolveProtocol
     public const string PortParameter = "conmgr_instance_port";
     public const string NumberParameter = "conmgr_instance_number";
     public const string RoleParameter = "conmgr_instance_role";
+
+    /// <summary>How many instances were eligible for the target when conmgr chose: 1 means the answer repeats until the cluster changes.</summary>
+    public const string CandidatesParameter = "conmgr_candidates";
 }

@@ -32,6 +32,12 @@ public sealed class RoutingTests
             Assert.Equal("127.0.0.1", connection.Host);
             Assert.NotNull(connection.GetConMgrSocket());
             Assert.Equal(t.ConMgrHost, connection.GetConMgrChannel()!.ConMgr);
+            Assert.False(connection.GetConMgrChannel()!.OpenedEarly);
+
+            // conmgr says whether its choice was the only candidate; only then does the next open start early.
+            await using var again = await source.OpenConnectionAsync();
+            Assert.Equal(target != "any", again.GetConMgrChannel()!.OpenedEarly);
+            Assert.True(where == "either" || t.InstanceOf(again).Name == where, $"{target} (again) landed on {t.InstanceOf(again).Name}");
         }
 
         var applications = (await t.Node.StatusAsync()).Applications;
@@ -108,6 +114,7 @@ public sealed class RoutingTests
             await using var connection = await source.OpenConnectionAsync();
             var name = t.InstanceOf(connection).Name;
             counts[name] = counts.GetValueOrDefault(name) + 1;
+            Assert.False(connection.GetConMgrChannel()!.OpenedEarly);
         }
 
         Assert.Equal(["standby1", "standby2"], counts.Keys.Order());
