@@ -60,25 +60,7 @@ public sealed class ConMgrDataSource : DbDataSource
         for (var index = 0; index < _hosts.Count; index++)
         {
             var entry = _hosts[index];
-            var early = OpenEarly && _forecast.Predict(index) is { } forecast
-                ? EarlyOpen.Start(forecast.Host, forecast.Port, OpenAsync, cancellationToken)
-                : null;
-            ResolveOutcome outcome;
-            try
-            {
-                outcome = await ResolveClient.ResolveAsync(entry, _settings.Username ?? Environment.UserName, _settings.Database ?? _settings.Username ?? Environment.UserName, Target, timeout, cancellationToken);
-            }
-            catch
-            {
-                early?.Abandon();
-                throw;
-            }
-
-            if (outcome is not ResolveOutcome.Resolved)
-            {
-                early?.Abandon();
-            }
-
+            var (outcome, early) = await AskAsync(index, timeout, cancellationToken);
             switch (outcome)
             {
                 case ResolveOutcome.Resolved resolved:
@@ -155,6 +137,36 @@ public sealed class ConMgrDataSource : DbDataSource
         {
             await connection.DisposeAsync();
         }
+    }
+
+    /// <summary>
+    /// Phase one with entry <paramref name="index"/>, with an early open to the forecast instance
+    /// beside it. The early open is returned only with a conmgr answer; otherwise it is abandoned here.
+    /// </summary>
+    private async Task<(ResolveOutcome Outcome, EarlyOpen? Early)> AskAsync(int index, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var early = OpenEarly && _forecast.Predict(index) is { } forecast
+            ? EarlyOpen.Start(forecast.Host, forecast.Port, OpenAsync, cancellationToken)
+            : null;
+        ResolveOutcome outcome;
+        try
+        {
+            var user = _settings.Username ?? Environment.UserName;
+            outcome = await ResolveClient.ResolveAsync(_hosts[index], user, _settings.Database ?? user, Target, timeout, cancellationToken);
+        }
+        catch
+        {
+            early?.Abandon();
+            throw;
+        }
+
+        if (outcome is ResolveOutcome.Resolved)
+        {
+            return (outcome, early);
+        }
+
+        early?.Abandon();
+        return (outcome, null);
     }
 
     /// <summary>Phase two for a conmgr answer: the early open if it went to that instance, a fresh open otherwise.</summary>
