@@ -61,6 +61,9 @@ echo "== Two-phase connections through conmgr (ConMgr.Client): the instance is c
 probe read-write
 probe read-only
 echo
+echo "== The example application of docs/client.md (examples/ConMgr.Example): writes on the primary, reads on a standby"
+"$bin/cm_example" "127.0.0.1:$port" | sed "s/^/  /"
+echo
 echo "== Promoting the standby: its watchdog pushes the new role within watchdog.check_attr_interval"
 psql -X -A -t -h 127.0.0.1 -p "$STANDBY1_PORT" -U postgres -c 'select pg_promote()' postgres >/dev/null
 for _ in $(seq 50); do

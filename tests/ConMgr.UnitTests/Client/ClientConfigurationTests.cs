@@ -37,6 +37,23 @@ public sealed class ClientConfigurationTests
     }
 
     [Fact]
+    public void Di_registers_keyed_data_sources_side_by_side()
+    {
+        var services = new ServiceCollection();
+
+        services.AddConMgrDataSource("Host=localhost:27546;Target Session Attributes=read-write", serviceKey: "writes");
+        services.AddConMgrDataSource("Host=localhost:27546;Target Session Attributes=prefer-standby", serviceKey: "reads");
+
+        var writes = Assert.Single(services, d => d.ServiceType == typeof(ConMgrDataSource) && Equals(d.ServiceKey, "writes"));
+        var reads = Assert.Single(services, d => d.ServiceType == typeof(ConMgrDataSource) && Equals(d.ServiceKey, "reads"));
+        Assert.Equal(2, services.Count(d => d.ServiceType == typeof(DbDataSource) && d.IsKeyedService));
+        Assert.DoesNotContain(services, d => !d.IsKeyedService);
+        using var writer = (ConMgrDataSource)writes.KeyedImplementationFactory!(new NullServices(), "writes");
+        using var reader = (ConMgrDataSource)reads.KeyedImplementationFactory!(new NullServices(), "reads");
+        Assert.Equal(("read-write", "prefer-standby"), (writer.Target, reader.Target));
+    }
+
+    [Fact]
     public void Unopened_connections_are_refused_because_the_instance_is_chosen_at_open()
     {
         using var source = ConMgrDataSource.Create("Host=localhost;Username=app");
