@@ -15,9 +15,8 @@ public sealed class ConMgrChannel : IDisposable
 {
     private readonly NpgsqlConnection _connection;
     private readonly CancellationTokenSource _lost = new();
-    private int _closedByUs;
-
     private readonly Resolve.HostEntry _entry;
+    private int _closedByUs;
 
     internal ConMgrChannel(Socket socket, NpgsqlConnection connection, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly)
     {
@@ -25,7 +24,6 @@ public sealed class ConMgrChannel : IDisposable
         OpenedEarly = openedEarly;
         _entry = conmgr;
         _connection = connection;
-        ConMgr = conmgr.ToString();
         InstanceNumber = instanceNumber;
         _connection.StateChange += OnStateChange;
         _ = WatchAsync();
@@ -35,7 +33,7 @@ public sealed class ConMgrChannel : IDisposable
     public Socket Socket { get; }
 
     /// <summary>The conmgr (host:port) that resolved this connection.</summary>
-    public string ConMgr { get; }
+    public string ConMgr => _entry.ToString();
 
     /// <summary>conmgr's number for the instance (backend_hostN).</summary>
     public int InstanceNumber { get; }

@@ -64,15 +64,13 @@ public sealed class ConMgrDataSource : DbDataSource
             switch (outcome)
             {
                 case ResolveOutcome.Resolved resolved:
-                    var connection = await OpenResolvedAsync(index, resolved, early, failures, cancellationToken);
-                    if (connection is null)
+                    if (await OpenResolvedAsync(index, resolved, early, failures, cancellationToken) is not var (connection, openedEarly))
                     {
                         continue;
                     }
 
                     await DisposeAsync(fallback);
-                    var how = GetChannel(connection)!.OpenedEarly ? ClientMetrics.OpenedEarly : ClientMetrics.OpenedAfterAnswer;
-                    ClientMetrics.RecordOpen(how, entry.Host, entry.Port, started);
+                    ClientMetrics.RecordOpen(openedEarly ? ClientMetrics.OpenedEarly : ClientMetrics.OpenedAfterAnswer, entry.Host, entry.Port, started);
                     return connection;
                 case ResolveOutcome.Postmaster:
                     var opened = await OpenAsync(entry.Host, entry.Port, cancellationToken);
@@ -169,8 +167,8 @@ public sealed class ConMgrDataSource : DbDataSource
         return (outcome, null);
     }
 
-    /// <summary>Phase two for a conmgr answer: the early open if it went to that instance, a fresh open otherwise.</summary>
-    private async Task<NpgsqlConnection?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<string> failures, CancellationToken cancellationToken)
+    /// <summary>Phase two for a conmgr answer: the early open if it went to that instance, a fresh open otherwise; null if it failed.</summary>
+    private async Task<(NpgsqlConnection Connection, bool OpenedEarly)?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<string> failures, CancellationToken cancellationToken)
     {
         _forecast.Record(index, resolved.Host, resolved.Port, resolved.Candidates);
         OpenResult? taken = null;
@@ -200,7 +198,7 @@ public sealed class ConMgrDataSource : DbDataSource
 
         // A lost instance must not be opened early again: forget it the moment conmgr reports it.
         channel.Lost.Register(() => _forecast.Forget(index));
-        return connection;
+        return (connection, openedEarly);
     }
 
     /// <summary>A physical Npgsql open of <paramref name="host"/>:<paramref name="port"/> with the data source's settings.</summary>

@@ -43,14 +43,16 @@ public static class ClientMetrics
 
     internal static void RecordOpen(string how, string host, int port, long startTimestamp)
     {
-        var tags = new TagList { { OpenTag, how }, { "server.address", host }, { "server.port", port } };
+        var tags = ServerTags(host, port);
+        tags.Add(OpenTag, how);
         Opens.Add(1, tags);
         CreateTime.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalSeconds, tags);
     }
 
-    internal static void RecordAbandoned(string host, int port) =>
-        Abandoned.Add(1, new TagList { { "server.address", host }, { "server.port", port } });
+    internal static void RecordAbandoned(string host, int port) => Abandoned.Add(1, ServerTags(host, port));
 
-    internal static void RecordLost(string host, int port) =>
-        Lost.Add(1, new TagList { { "server.address", host }, { "server.port", port } });
+    internal static void RecordLost(string host, int port) => Lost.Add(1, ServerTags(host, port));
+
+    /// <summary>OpenTelemetry's names for the peer a measurement is about.</summary>
+    private static TagList ServerTags(string host, int port) => new() { { "server.address", host }, { "server.port", port } };
 }

@@ -41,12 +41,9 @@ internal sealed class EarlyOpen
     {
         try
         {
-            if (_open.IsCompleted && (await _open).Connection is null)
-            {
-                return null;
-            }
-
-            return await _open;
+            var finishedBeforeAnswer = _open.IsCompleted;
+            var result = await _open;
+            return finishedBeforeAnswer && result.Connection is null ? null : result;
         }
         finally
         {
