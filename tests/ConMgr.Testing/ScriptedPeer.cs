@@ -42,7 +42,9 @@ public sealed class ScriptedPeer : IAsyncDisposable
         });
     }
 
-    public string Endpoint => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndPoint!).Port}";
+    public int Port => ((IPEndPoint)_listener.LocalEndPoint!).Port;
+
+    public string Endpoint => $"127.0.0.1:{Port}";
 
     public static ScriptedPeer Start(Func<Socket, Task> script) => Start((socket, _) => script(socket));
 

@@ -14,10 +14,7 @@ public sealed class ShutdownModeTests
     public async Task Smart_waits_until_the_last_application_connection_ends()
     {
         await using var node = await ConMgrNode.CreateAsync(Config);
-        await node.StartAsync();
-        var pid = node.Pid!.Value;
-        var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
-        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+        var (pid, application) = await StartWithOneApplicationAsync(node);
 
         var stop = await node.CtlAsync("stop", "-m", "smart", "-W");
         Assert.Equal(0, stop.ExitCode);
@@ -35,10 +32,8 @@ public sealed class ShutdownModeTests
     public async Task Fast_disconnects_applications_with_admin_shutdown()
     {
         await using var node = await ConMgrNode.CreateAsync(Config);
-        await node.StartAsync();
-        var pid = node.Pid!.Value;
-        using var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
-        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+        var (pid, application) = await StartWithOneApplicationAsync(node);
+        using var _ = application;
 
         var stop = await node.CtlAsync("stop", "-m", "fast");
 
@@ -56,10 +51,8 @@ public sealed class ShutdownModeTests
     public async Task Immediate_exits_at_once_without_a_message()
     {
         await using var node = await ConMgrNode.CreateAsync(Config);
-        await node.StartAsync();
-        var pid = node.Pid!.Value;
-        using var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
-        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+        var (pid, application) = await StartWithOneApplicationAsync(node);
+        using var _ = application;
 
         var stop = await node.CtlAsync("stop", "-m", "immediate");
 
@@ -110,6 +103,15 @@ public sealed class ShutdownModeTests
 
         Assert.Equal(0, stop.ExitCode);
         Assert.False(Libc.IsAlive(pid));
+    }
+
+    /// <summary>Starts conmgr and connects one application to its port; returns once conmgr lists the application.</summary>
+    private static async Task<(int Pid, PgWire Application)> StartWithOneApplicationAsync(ConMgrNode node)
+    {
+        await node.StartAsync();
+        var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+        return (node.Pid!.Value, application);
     }
 
     private static string SignalMask(int pid, string field) =>
