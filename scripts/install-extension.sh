@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install-extension.sh: builds the watchdog extension with PGXS and installs it into PostgreSQL 15
-# (library into pkglibdir, control file and SQL script into the extension directory). Needs root.
+# (library into pkglibdir, control file and SQL script into the extension directory, cm_watchdog into
+# the server's bindir). Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/../extension/watchdog"
 pg_config=/usr/lib/postgresql/15/bin/pg_config
@@ -18,3 +19,10 @@ else
   exit 1
 fi
 make -s PG_CONFIG="$pg_config" clean >/dev/null
+# cm_watchdog beside the server's executables, where the launcher looks before PATH (as a package
+# would ship it): the docs' minimal setup needs no watchdog.program. A link keeps it next to its
+# .NET assemblies in out/bin (the apphost finds them through /proc/self/exe, which is resolved).
+watchdog="$(cd ../.. && pwd)/out/bin/cm_watchdog"
+if [ -x "$watchdog" ]; then
+  ln -sfn "$watchdog" "$($pg_config --bindir)/cm_watchdog"
+fi

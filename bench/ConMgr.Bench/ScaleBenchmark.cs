@@ -58,7 +58,7 @@ public static class ScaleBenchmark
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(IPAddress.Loopback, port);
             var channel = new HeartbeatChannel(socket);
-            var frames = await HeartbeatHandshake.ClientAsync(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), CancellationToken.None);
+            var frames = await HeartbeatHandshake.ClientAsync(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), Random.Shared.NextInt64(1, long.MaxValue), CancellationToken.None);
             if (frames is not [WelcomeFrame, ..])
             {
                 throw new InvalidOperationException($"peer {i} refused: {(frames is null ? "connection closed" : string.Join(", ", frames))}");

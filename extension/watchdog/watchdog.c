@@ -3,11 +3,18 @@
  *
  * With shared_preload_libraries = 'watchdog', the postmaster starts one background worker
  * (the launcher) at postmaster start. The launcher forks and execs cm_watchdog -D $PGDATA,
- * restarts it one second after it dies, and on shutdown (SIGTERM from the postmaster) stops
- * it and exits, so pg_ctl start/stop start and stop the watchdog with the instance. The
+ * restarts it when it dies (at once if it had run for RESTART_AT_ONCE_AFTER_MS, else one
+ * second later, so a crash loop cannot spin), and on shutdown (SIGTERM from the postmaster)
+ * stops it and exits, so pg_ctl start/stop start and stop the watchdog with the instance. The
  * child gets PR_SET_PDEATHSIG, so even a kill -9 of the launcher or the postmaster does not
  * leave a watchdog behind. The library also defines the watchdog.* parameters, so the server
  * validates them at start.
+ *
+ * A second worker, the promotion notifier, starts when recovery finishes
+ * (BgWorkerStart_RecoveryFinished): at the end of a promotion, the moment the server accepts
+ * writes. It sends SIGUSR1 to the cm_watchdog named in pg_stat_tmp/watchdog.pid, which checks
+ * the instance's attributes at once and pushes the new role to every conmgr, instead of
+ * waiting for the next watchdog.check_attr_interval.
  */
 #include "postgres.h"
 
@@ -18,6 +25,7 @@
 #include <unistd.h>
 
 #include "fmgr.h"
+#include "storage/fd.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
@@ -30,6 +38,13 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 PGDLLEXPORT void watchdog_launcher_main(Datum main_arg);
+PGDLLEXPORT void watchdog_promotion_notifier_main(Datum main_arg);
+
+/* A child that ran at least this long is restarted at once; one that died sooner, after 1 s. */
+#define RESTART_AT_ONCE_AFTER_MS 10000
+
+/* Written by cm_watchdog -D (its PID), removed by it at exit and by the launcher after reaping it. */
+#define WATCHDOG_PID_FILE "pg_stat_tmp/watchdog.pid"
 
 /* Parameters of the seed (2.2.1) and ConMgr's additions; all need a restart. */
 static int	watchdog_port = 27545;
@@ -89,12 +104,44 @@ _PG_init(void)
 	snprintf(worker.bgw_name, BGW_MAXLEN, "watchdog launcher");
 	snprintf(worker.bgw_type, BGW_MAXLEN, "watchdog launcher");
 	RegisterBackgroundWorker(&worker);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "watchdog");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "watchdog_promotion_notifier_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "watchdog promotion notifier");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "watchdog promotion notifier");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * The program to run: watchdog.program as given when it names a path; otherwise the one
+ * installed beside the server's own executables (where an extension package puts it), and
+ * only then a search of PATH.
+ */
+static const char *
+resolve_program(char *buffer, size_t size)
+{
+	char		bindir[MAXPGPATH];
+
+	if (strchr(watchdog_program, '/') != NULL)
+		return watchdog_program;
+	strlcpy(bindir, my_exec_path, sizeof(bindir));
+	get_parent_directory(bindir);
+	snprintf(buffer, size, "%s/%s", bindir, watchdog_program);
+	if (access(buffer, X_OK) == 0)
+		return buffer;
+	return watchdog_program;
 }
 
 /* Fork and exec cm_watchdog; returns the child's pid, or -1. */
 static pid_t
 start_watchdog(void)
 {
+	char		path[MAXPGPATH];
+	const char *program = resolve_program(path, sizeof(path));
 	pid_t		pid = fork();
 
 	if (pid == 0)
@@ -115,15 +162,44 @@ start_watchdog(void)
 		signal(SIGPIPE, SIG_DFL);
 		signal(SIGUSR1, SIG_DFL);
 		signal(SIGUSR2, SIG_DFL);
-		execlp(watchdog_program, watchdog_program, "-D", DataDir, (char *) NULL);
-		fprintf(stderr, "watchdog launcher: could not execute \"%s\": %s\n", watchdog_program, strerror(errno));
+		execlp(program, program, "-D", DataDir, (char *) NULL);
+		fprintf(stderr, "watchdog launcher: could not execute \"%s\": %s\n", program, strerror(errno));
 		_exit(127);
 	}
 	if (pid < 0)
 		ereport(LOG, (errmsg("watchdog launcher: could not fork: %m")));
 	else
-		ereport(LOG, (errmsg("watchdog launcher: started cm_watchdog (PID %d)", (int) pid)));
+		ereport(LOG, (errmsg("watchdog launcher: started %s (PID %d)", program, (int) pid)));
 	return pid;
+}
+
+/* The PID in pg_stat_tmp/watchdog.pid if it is a live cm_watchdog, else 0. */
+static pid_t
+read_watchdog_pid(void)
+{
+	FILE	   *file = AllocateFile(WATCHDOG_PID_FILE, "r");
+	long		pid = 0;
+	char		path[64];
+	char		cmdline[MAXPGPATH];
+	size_t		n;
+
+	if (file == NULL)
+		return 0;
+	if (fscanf(file, "%ld", &pid) != 1 || pid <= 1 || pid > INT_MAX)
+		pid = 0;
+	FreeFile(file);
+	if (pid == 0)
+		return 0;
+
+	/* A stale file may name a reused PID: signal only a process that is cm_watchdog. */
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+	file = AllocateFile(path, "r");
+	if (file == NULL)
+		return 0;
+	n = fread(cmdline, 1, sizeof(cmdline) - 1, file);
+	FreeFile(file);
+	cmdline[n] = '\0';
+	return strstr(cmdline, "cm_watchdog") != NULL ? (pid_t) pid : 0;
 }
 
 /* SIGTERM the child, give it 5 seconds, then SIGKILL; always reap it. */
@@ -150,6 +226,7 @@ watchdog_launcher_main(Datum main_arg)
 {
 	pid_t		child = -1;
 	TimestampTz restart_at = 0;
+	TimestampTz started_at = 0;
 
 	pqsignal(SIGTERM, launcher_sigterm);
 	BackgroundWorkerUnblockSignals();
@@ -161,6 +238,7 @@ watchdog_launcher_main(Datum main_arg)
 		if (child <= 0 && GetCurrentTimestamp() >= restart_at)
 		{
 			child = start_watchdog();
+			started_at = GetCurrentTimestamp();
 			if (child < 0)
 				restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
 		}
@@ -170,13 +248,34 @@ watchdog_launcher_main(Datum main_arg)
 
 		if (child > 0 && waitpid(child, &status, WNOHANG) == child)
 		{
-			ereport(LOG, (errmsg("watchdog launcher: cm_watchdog (PID %d) exited with status %d; restarting in 1 s", (int) child,
-								 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status))));
+			bool		at_once = TimestampDifferenceExceeds(started_at, GetCurrentTimestamp(), RESTART_AT_ONCE_AFTER_MS);
+
+			ereport(LOG, (errmsg("watchdog launcher: cm_watchdog (PID %d) exited with status %d; restarting %s", (int) child,
+								 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+								 at_once ? "now" : "in 1 s")));
+			/* A killed watchdog could not remove its PID file; the notifier must not find it. */
+			(void) unlink(WATCHDOG_PID_FILE);
 			child = -1;
-			restart_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+			restart_at = at_once ? 0 : TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+			continue;
 		}
 	}
 
 	stop_watchdog(child);
+	(void) unlink(WATCHDOG_PID_FILE);
+	proc_exit(0);
+}
+
+void
+watchdog_promotion_notifier_main(Datum main_arg)
+{
+	pid_t		pid;
+
+	BackgroundWorkerUnblockSignals();
+	pid = read_watchdog_pid();
+	if (pid > 0 && kill(pid, SIGUSR1) == 0)
+		ereport(LOG, (errmsg("watchdog promotion notifier: recovery finished; told cm_watchdog (PID %d)", (int) pid)));
+	else
+		ereport(DEBUG1, (errmsg("watchdog promotion notifier: recovery finished; no cm_watchdog to tell")));
 	proc_exit(0);
 }

@@ -10,10 +10,11 @@ public static class HeartbeatHandshake
     /// frame), or a Welcome followed by the first Attributes, so a link is only ever up with real
     /// attributes. Returns every frame read, first frame first; null when the peer closed first.
     /// </summary>
-    public static async Task<List<HeartbeatFrame>?> ClientAsync(HeartbeatChannel channel, TimeSpan interval, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <remarks><paramref name="conmgrId"/>: this conmgr process's identity (see <see cref="HelloFrame.ConmgrId"/>).</remarks>
+    public static async Task<List<HeartbeatFrame>?> ClientAsync(HeartbeatChannel channel, TimeSpan interval, TimeSpan timeout, long conmgrId, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)interval.TotalMilliseconds, (int)timeout.TotalMilliseconds));
+        channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)interval.TotalMilliseconds, (int)timeout.TotalMilliseconds, conmgrId));
         var frames = new List<HeartbeatFrame>();
         while (frames.Count == 0 || (frames[0] is WelcomeFrame && !frames.OfType<AttributesFrame>().Any()))
         {

@@ -3,6 +3,28 @@ using ConMgr.Protocol.Heartbeat;
 
 namespace ConMgr.Heartbeat;
 
+/// <summary>How a link ended: what conmgr needs to tell a watchdog restart from a lost instance.</summary>
+public enum LinkEnd
+{
+    /// <summary>Still running.</summary>
+    None,
+
+    /// <summary>Ended from this side (<see cref="HeartbeatLink.End"/>, cancellation, shutdown).</summary>
+    Local,
+
+    /// <summary>The peer said Goodbye: an orderly end, with its reason.</summary>
+    Goodbye,
+
+    /// <summary>The connection closed or was reset without a Goodbye: the peer's process is gone, its host's kernel answered.</summary>
+    Closed,
+
+    /// <summary>Nothing arrived for the heartbeat timeout.</summary>
+    Timeout,
+
+    /// <summary>A frame that breaks the protocol, or a send that could not complete.</summary>
+    Failed,
+}
+
 /// <summary>
 /// Runs an established link, the same on both ends (seed 2.1.2): a Beat every
 /// <see cref="Interval"/>, and the link is down when nothing at all has arrived for
@@ -21,7 +43,9 @@ public sealed class HeartbeatLink : IDisposable
     private long _peerSentUs;
     private long _peerReceivedTimestamp;
     private long _lastRttTicks = -1;
+    private long _lastReceivedTimestamp;
     private string? _endReason;
+    private LinkEnd _endKind;
 
     public HeartbeatLink(HeartbeatChannel channel, TimeSpan interval, TimeSpan timeout, TimeProvider time)
     {
@@ -30,6 +54,7 @@ public sealed class HeartbeatLink : IDisposable
         Timeout = timeout;
         _time = time ?? throw new ArgumentNullException(nameof(time));
         EstablishedAt = time.GetUtcNow();
+        _lastReceivedTimestamp = time.GetTimestamp();
     }
 
     public TimeSpan Interval { get; }
@@ -37,6 +62,21 @@ public sealed class HeartbeatLink : IDisposable
     public TimeSpan Timeout { get; }
 
     public DateTimeOffset EstablishedAt { get; }
+
+    /// <summary>How the link ended; <see cref="LinkEnd.None"/> while it runs.</summary>
+    public LinkEnd EndKind
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _endKind;
+            }
+        }
+    }
+
+    /// <summary>Time since the last frame arrived (since establishment, before the first).</summary>
+    public TimeSpan SinceLastReceived => _time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
     /// <summary>Round-trip time measured from the last beat that echoed one of ours; null before the first.</summary>
     public TimeSpan? LastRtt => Interlocked.Read(ref _lastRttTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : null;
@@ -50,8 +90,16 @@ public sealed class HeartbeatLink : IDisposable
     {
         ArgumentNullException.ThrowIfNull(onFrame);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, cancellationToken);
-        _deadlineTimer = _time.CreateTimer(_ => End($"no heartbeat received for {Format(Timeout)}"), null, Timeout, System.Threading.Timeout.InfiniteTimeSpan);
-        _beatTimer = _time.CreateTimer(_ => Beat(), null, TimeSpan.Zero, Interval);
+        lock (_gate)
+        {
+            // A link ended before it ran (a Goodbye sent at shutdown) must not start beating.
+            if (_endReason is null)
+            {
+                _deadlineTimer = _time.CreateTimer(_ => End(LinkEnd.Timeout, $"no heartbeat received for {Format(Timeout)}"), null, Timeout, System.Threading.Timeout.InfiniteTimeSpan);
+                _beatTimer = _time.CreateTimer(_ => Beat(), null, TimeSpan.Zero, Interval);
+            }
+        }
+
         try
         {
             foreach (var frame in pending ?? [])
@@ -63,7 +111,7 @@ public sealed class HeartbeatLink : IDisposable
             {
                 if (!await _channel.ReceiveAsync(frame => Dispatch(frame, onFrame), linked.Token))
                 {
-                    End("connection closed by peer");
+                    End(LinkEnd.Closed, "connection closed by peer");
                 }
             }
         }
@@ -71,12 +119,24 @@ public sealed class HeartbeatLink : IDisposable
         {
             End("link stopped");
         }
-        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or HeartbeatProtocolException or ObjectDisposedException)
+        catch (HeartbeatProtocolException ex)
         {
-            End(ex is HeartbeatProtocolException ? $"protocol violation: {ex.Message}" : $"connection error: {ex.Message}");
+            End(LinkEnd.Failed, $"protocol violation: {ex.Message}");
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            // A reset is a close without Goodbye too: the peer's kernel answered for a dead process.
+            End(ex.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionReset ? LinkEnd.Closed : LinkEnd.Failed, $"connection error: {ex.Message}");
+        }
+        catch (ObjectDisposedException ex)
+        {
+            End(LinkEnd.Local, $"connection error: {ex.Message}");
         }
 
-        return _endReason!;
+        lock (_gate)
+        {
+            return _endReason!;
+        }
     }
 
     /// <summary>Sends a frame on the link; a failed send ends it.</summary>
@@ -84,12 +144,14 @@ public sealed class HeartbeatLink : IDisposable
     {
         if (!_channel.TrySend(frame))
         {
-            End("could not send: connection broken or peer not reading");
+            End(LinkEnd.Failed, "could not send: connection broken or peer not reading");
         }
     }
 
     /// <summary>Ends the link from this side (the reason is what <see cref="RunAsync"/> returns).</summary>
-    public void End(string reason)
+    public void End(string reason) => End(LinkEnd.Local, reason);
+
+    private void End(LinkEnd kind, string reason)
     {
         lock (_gate)
         {
@@ -99,11 +161,19 @@ public sealed class HeartbeatLink : IDisposable
             }
 
             _endReason = reason;
+            _endKind = kind;
+            _beatTimer?.Dispose();
+            _deadlineTimer?.Dispose();
         }
 
-        _beatTimer?.Dispose();
-        _deadlineTimer?.Dispose();
-        _stop.Cancel();
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed link: nothing left to stop.
+        }
     }
 
     public void Dispose()
@@ -119,7 +189,15 @@ public sealed class HeartbeatLink : IDisposable
     private void Dispatch(HeartbeatFrame frame, Action<HeartbeatFrame> onFrame)
     {
         var now = _time.GetTimestamp();
-        _deadlineTimer?.Change(Timeout, System.Threading.Timeout.InfiniteTimeSpan);
+        Interlocked.Exchange(ref _lastReceivedTimestamp, now);
+        lock (_gate)
+        {
+            if (_endReason is null)
+            {
+                _deadlineTimer?.Change(Timeout, System.Threading.Timeout.InfiniteTimeSpan);
+            }
+        }
+
         switch (frame)
         {
             case BeatFrame beat:
@@ -140,7 +218,7 @@ public sealed class HeartbeatLink : IDisposable
 
                 break;
             case GoodbyeFrame goodbye:
-                End($"peer closed the link: {goodbye.Reason}");
+                End(LinkEnd.Goodbye, $"peer closed the link: {goodbye.Reason}");
                 break;
             default:
                 onFrame(frame);

@@ -18,6 +18,9 @@ public static class Program
 {
     public const string Version = "0.1.0";
 
+    /// <summary>SIGUSR1, sent by the watchdog library's promotion notifier (raw signal numbers are allowed on Unix).</summary>
+    private const PosixSignal PromotionSignal = (PosixSignal)10;
+
     private const string Usage = """
         cm_watchdog runs beside one PostgreSQL instance: heartbeat server for conmgr processes,
         attribute checker, and terminator of the sessions of hosts whose heartbeat is lost.
@@ -136,6 +139,15 @@ public static class Program
         }
 
         checker.Changed += registry.Broadcast;
+
+        // The promotion notifier (a background worker of the watchdog library started when
+        // recovery ends) finds us through this file and sends SIGUSR1: check at once.
+        using var wake = PosixSignalRegistration.Create(PromotionSignal, context =>
+        {
+            context.Cancel = true;
+            checker.CheckNow();
+        });
+        using var pidFile = instance.DataDirectory is { } data ? NotifierPidFile.Create(data, log) : null;
         var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
         ListenerGroup listener;
         try
@@ -161,11 +173,19 @@ public static class Program
             }
         }
 
-        log.Log("cm_watchdog shutting down");
+        // A Goodbye tells conmgr the instance is gone: its clients are told at once. Without one
+        // (the instance keeps running: the watchdog alone restarts) conmgr keeps the instance for
+        // up to heartbeat_timeout while it reconnects, and no healthy session fails.
+        var instanceGoing = instance.IsStopping() ?? !checker.Current.Available;
+        log.Log(instanceGoing ? "cm_watchdog shutting down with its instance" : "cm_watchdog shutting down; the instance keeps running, so conmgr peers are not told it is gone");
         server.ShuttingDown = true;
         foreach (var peer in registry.Snapshot())
         {
-            peer.Link.Send(new GoodbyeFrame("watchdog shutting down"));
+            if (instanceGoing)
+            {
+                peer.Link.Send(new GoodbyeFrame("instance shutting down"));
+            }
+
             peer.Link.End("watchdog shutting down");
         }
 

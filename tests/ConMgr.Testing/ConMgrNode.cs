@@ -74,7 +74,14 @@ public sealed class ConMgrNode : IAsyncDisposable
     public async Task StartAsync(params string[] args)
     {
         (await CtlAsync("start", ["-W", .. args])).EnsureSuccess("cm_ctl start");
-        await WaitReadyAsync();
+        try
+        {
+            await WaitReadyAsync();
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\nconmgr.log:\n{Log}", ex);
+        }
     }
 
     public Task WaitReadyAsync() => Poll.UntilAsync(async () => (await StatusAsync()).State == "ready", TimeSpan.FromSeconds(30), "conmgr to be ready");

@@ -251,8 +251,9 @@ public sealed class PgCluster : IAsyncDisposable
 
         if (_options.Watchdog == WatchdogMode.Launcher)
         {
+            // No watchdog.program: the docs' minimal setup, relying on scripts/install-extension.sh
+            // having put cm_watchdog beside the server's executables, as a package would.
             lines.Add("shared_preload_libraries = 'watchdog'");
-            lines.Add($"watchdog.program = '{RepoPaths.Executable("cm_watchdog")}'");
         }
 
         lines.AddRange(_options.ExtraSettings);

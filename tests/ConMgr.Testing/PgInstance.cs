@@ -71,6 +71,35 @@ public sealed class PgInstance
         return watchdog;
     }
 
+    /// <summary>The cm_watchdog whose command line names this data directory (launched or standalone), if one runs.</summary>
+    public int? WatchdogPid
+    {
+        get
+        {
+            foreach (var dir in Directory.EnumerateDirectories("/proc"))
+            {
+                if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
+                    if (cmdline.Length >= 3 && cmdline[0].EndsWith("cm_watchdog", StringComparison.Ordinal) && cmdline[2] == DataDirectory && Libc.IsAlive(pid))
+                    {
+                        return pid;
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+
+            return null;
+        }
+    }
+
     /// <summary>The postmaster's PID from postmaster.pid, or null when it is not running.</summary>
     public int? PostmasterPid
     {

@@ -123,5 +123,35 @@ public sealed class PgWire : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends <paramref name="bytes"/>, ends our side, and reads (and discards) whatever comes back
+    /// until the peer closes; true when it closed within <paramref name="timeout"/>. A fuzz client:
+    /// every input must end in a clean close, never a hang.
+    /// </summary>
+    public async Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[4096];
+        try
+        {
+            await _socket.SendAsync(bytes, SocketFlags.None, cts.Token);
+            _socket.Shutdown(SocketShutdown.Send);
+            while (await _socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
     public void Dispose() => _socket.Dispose();
 }

@@ -57,7 +57,7 @@ internal static class ResolveClient
                 return new ResolveOutcome.Unreachable("connection closed without an answer");
             }
 
-            if (first.Type != 'S' || first.AsParameterStatus().Name != ResolveProtocol.ProtocolParameter)
+            if (first.Type != 'S' || !IsConmgrGreeting(first))
             {
                 return first.Type is 'v' or 'R' or 'E' ? new ResolveOutcome.Postmaster() : new ResolveOutcome.Unreachable($"unexpected answer '{first.Type}'");
             }
@@ -83,6 +83,41 @@ internal static class ResolveClient
         }
     }
 
+    /// <summary>conmgr's first message; a ParameterStatus that does not even parse is no greeting.</summary>
+    private static bool IsConmgrGreeting(WireMessage first)
+    {
+        try
+        {
+            return first.AsParameterStatus().Name == ResolveProtocol.ProtocolParameter;
+        }
+        catch (InvalidDataException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The instance named by the answer. Every field is checked: a conmgr that sends a missing,
+    /// unparsable or out-of-range value is treated as unreachable (the next host is tried),
+    /// never as an exception escaping to the application.
+    /// </summary>
+    private static ResolveOutcome.Resolved Resolved(Socket socket, Dictionary<string, string> parameters)
+    {
+        var host = parameters.GetValueOrDefault(ResolveProtocol.HostParameter);
+        if (string.IsNullOrEmpty(host))
+        {
+            throw new InvalidDataException($"conmgr's answer lacks {ResolveProtocol.HostParameter}");
+        }
+
+        var port = Integer(parameters, ResolveProtocol.PortParameter) is var p and >= 1 and <= 65535 ? p : throw new InvalidDataException($"conmgr's answer has an invalid {ResolveProtocol.PortParameter}");
+        var number = Integer(parameters, ResolveProtocol.NumberParameter) ?? throw new InvalidDataException($"conmgr's answer has an invalid {ResolveProtocol.NumberParameter}");
+        var candidates = parameters.ContainsKey(ResolveProtocol.CandidatesParameter) ? Integer(parameters, ResolveProtocol.CandidatesParameter) : null;
+        return new ResolveOutcome.Resolved(socket, host, port.Value, number, parameters.GetValueOrDefault(ResolveProtocol.RoleParameter) ?? "unknown", candidates);
+    }
+
+    private static int? Integer(Dictionary<string, string> parameters, string name) =>
+        int.TryParse(parameters.GetValueOrDefault(name), NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null;
+
     private static async Task<ResolveOutcome> ReadAnswerAsync(Socket socket, CancellationToken cancellationToken)
     {
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -99,13 +134,7 @@ internal static class ResolveClient
                     var fields = message.AsErrorFields();
                     return new ResolveOutcome.Refused(fields.GetValueOrDefault('C') ?? "08001", fields.GetValueOrDefault('M') ?? "conmgr refused the request");
                 case 'Z':
-                    return new ResolveOutcome.Resolved(
-                        socket,
-                        parameters[ResolveProtocol.HostParameter],
-                        int.Parse(parameters[ResolveProtocol.PortParameter], CultureInfo.InvariantCulture),
-                        int.Parse(parameters[ResolveProtocol.NumberParameter], CultureInfo.InvariantCulture),
-                        parameters.GetValueOrDefault(ResolveProtocol.RoleParameter) ?? "unknown",
-                        int.TryParse(parameters.GetValueOrDefault(ResolveProtocol.CandidatesParameter), NumberStyles.None, CultureInfo.InvariantCulture, out var candidates) ? candidates : null);
+                    return Resolved(socket, parameters);
                 default:
                     throw new InvalidDataException($"unexpected message '{message.Type}' in conmgr's answer");
             }

@@ -11,10 +11,16 @@ internal sealed record WireMessage(char Type, byte[] Body)
     /// <summary>Largest message phase one accepts; conmgr's answers are a few hundred bytes.</summary>
     public const int MaxLength = 64 * 1024;
 
+    /// <summary>Name and value; a body that is not exactly two NUL-terminated strings is <see cref="InvalidDataException"/>.</summary>
     public (string Name, string Value) AsParameterStatus()
     {
         var nul = Array.IndexOf(Body, (byte)0);
-        var end = Array.IndexOf(Body, (byte)0, nul + 1);
+        var end = nul < 0 ? -1 : Array.IndexOf(Body, (byte)0, nul + 1);
+        if (end != Body.Length - 1 || end < 0)
+        {
+            throw new InvalidDataException("malformed ParameterStatus message");
+        }
+
         return (Encoding.UTF8.GetString(Body, 0, nul), Encoding.UTF8.GetString(Body, nul + 1, end - nul - 1));
     }
 

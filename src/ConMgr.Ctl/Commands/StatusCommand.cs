@@ -38,7 +38,7 @@ public static class StatusCommand
             Console.WriteLine();
             Console.WriteLine("Instances");
             Console.Write(TextTable.Format(
-                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "timeline", "lag_ms", "last_rtt_ms", "since", "last_error"],
+                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "timeline", "lag_ms", "last_rtt_ms", "since", "last_error", "excluded"],
                 [.. report.Instances.Select(i => (IReadOnlyList<string>)[
                     i.Number.ToString(CultureInfo.InvariantCulture),
                     i.Address,
@@ -51,7 +51,8 @@ public static class StatusCommand
                     i.ReplayLagMs?.ToString("0", CultureInfo.InvariantCulture) ?? "",
                     i.LastRttMs?.ToString("0.000", CultureInfo.InvariantCulture) ?? "",
                     Time(i.Since),
-                    i.LastError ?? ""])]));
+                    i.LastError ?? "",
+                    i.Excluded ?? ""])]));
         }
 
         if (options.Info is "all" or "application")

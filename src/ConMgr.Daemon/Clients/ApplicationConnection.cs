@@ -42,6 +42,9 @@ public sealed class ApplicationConnection : IDisposable
     /// <summary>Index in the instance table of the instance this client was sent to; −1 before.</summary>
     public int InstanceIndex { get; set; } = -1;
 
+    /// <summary>The instance row's <see cref="Instances.InstanceState.Version"/> when this client was sent to it: older snapshots say nothing about it.</summary>
+    public long InstanceVersion { get; set; }
+
     /// <summary>The parsed target, for re-checking when the instance's role changes.</summary>
     public Routing.TargetSessionAttrs TargetAttrs { get; set; }
 

@@ -40,6 +40,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
             return;
         }
 
+        connection.InstanceVersion = instance.Version;
         registry.Assign(connection, route.Index);
         connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
         connection.State = ApplicationState.Monitoring;
@@ -60,7 +61,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         await WaitForClientToLeaveAsync(connection);
     }
 
-    /// <summary>Called after every instance table change: tells each client whose instance no longer serves it.</summary>
+    /// <summary>Called, in order, for every routing-relevant instance table change: tells each client whose instance no longer serves it.</summary>
     public void OnInstancesChanged(IReadOnlyList<InstanceState> rows, ClusterView view)
     {
         foreach (var connection in registry.Snapshot())
@@ -75,17 +76,18 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
     private void CheckStillServes(ApplicationConnection connection, IReadOnlyList<InstanceState> rows, ClusterView view)
     {
         var index = connection.InstanceIndex;
-        if (index < 0 || Router.StillMatches(view, index, connection.TargetAttrs))
+        if (index < 0 || rows[index].Version < connection.InstanceVersion || Router.StillMatches(view, index, connection.TargetAttrs))
         {
+            // An older snapshot than the one this client was routed on says nothing about it.
             return;
         }
 
         var row = rows[index];
         var name = $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port})";
-        var lost = row.Link != LinkState.Up || !row.Attributes.Available;
+        var lost = !row.Routable;
         var error = lost
             ? ClientErrors.InstanceLost(name, row.LastError ?? "its watchdog cannot reach it")
-            : ClientErrors.RoleChanged(name, connection.Target!, row.Role);
+            : ClientErrors.RoleChanged(name, connection.Target!, view.RoleOf(index, row));
         log.Log(lost
             ? $"telling {connection.Describe()} that {name} is lost"
             : $"telling {connection.Describe()} that {name} no longer matches target_session_attrs={connection.Target}");

@@ -14,9 +14,23 @@ namespace ConMgr.Daemon.Heartbeat;
 /// <c>heartbeat_connect_timeout</c>; after a failed attempt or a lost link the next one starts
 /// <c>heartbeat_connect_interval</c> later. While up, attributes pushed by the watchdog go
 /// straight into the <see cref="InstanceTable"/>.
+/// <para>
+/// A link that ends with a TCP close and no Goodbye means the watchdog's process went away
+/// while its host answered (killed, crashed, restarted): the instance is kept, marked
+/// interrupted, until <c>heartbeat_timeout</c> after the last frame received. If a watchdog
+/// answers for the same instance (same system identifier, timeline and role) within that time,
+/// nothing happened as far as clients are concerned; otherwise the instance is lost, exactly
+/// as if the heartbeat had timed out (docs/protocol.md, "Watchdog restarts").
+/// </para>
 /// </summary>
-public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, ServerLog log, TimeProvider time)
+public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, long conmgrId, ServerLog log, TimeProvider time)
 {
+    /// <summary>
+    /// Retry pace while an interrupted link waits for its watchdog: a refused connect to a host
+    /// that answers costs nothing, and a restarted watchdog should be found at once.
+    /// </summary>
+    public static readonly TimeSpan InterruptedRetry = TimeSpan.FromMilliseconds(50);
+
     private HeartbeatLink? _link;
 
     private InstanceSettings Instance => table[index].Settings;
@@ -35,7 +49,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             catch (Exception ex) when (!stop.IsCancellationRequested)
             {
                 // A bug must not end monitoring of this instance for good: say so loudly, then carry on.
-                log.Error($"heartbeat to {Name}: unexpected error: {ex}");
+                log.Error($"BUG: heartbeat to {Name}: unexpected error: {ex}");
                 table.SetDown(index, $"internal error: {ex.Message}");
                 _link = null;
             }
@@ -44,27 +58,6 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         }
 
         table.SetDown(index, "conmgr shutting down");
-    }
-
-    /// <summary>One connect attempt and, if it succeeds, the life of the link; returns the new failure count.</summary>
-    private async Task<int> AttemptAsync(int failures, CancellationToken stop)
-    {
-        table.SetConnecting(index);
-        var (link, pending, error) = await ConnectAsync(stop);
-        if (link is null)
-        {
-            if (!stop.IsCancellationRequested)
-            {
-                // The first failure is news; the hundredth is not.
-                log.Write(failures == 0 ? MessageLevel.Log : MessageLevel.Debug, $"could not establish heartbeat to {Name}: {error}");
-                table.SetDown(index, error!);
-            }
-
-            return failures + 1;
-        }
-
-        await RunLinkAsync(link, pending, stop);
-        return 0;
     }
 
     /// <summary>Ends the link in an orderly way (conmgr shutdown): the watchdog gets a Goodbye.</summary>
@@ -79,19 +72,109 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         }
     }
 
-    private async Task RunLinkAsync(HeartbeatLink link, List<HeartbeatFrame> pending, CancellationToken stop)
+    /// <summary>One connect attempt and, if it succeeds, the life of the link (through any interruptions); returns the new failure count.</summary>
+    private async Task<int> AttemptAsync(int failures, CancellationToken stop)
+    {
+        table.SetConnecting(index);
+        var connected = await ConnectAsync(settings.HeartbeatConnectTimeout, stop);
+        if (connected.Link is null)
+        {
+            if (!stop.IsCancellationRequested)
+            {
+                // The first failure is news; the hundredth is not.
+                log.Write(failures == 0 ? MessageLevel.Log : MessageLevel.Debug, $"could not establish heartbeat to {Name}: {connected.Error}");
+                table.SetDown(index, connected.Error!);
+            }
+
+            return failures + 1;
+        }
+
+        var attributes = Attributes(connected.Pending);
+        table.SetUp(index, attributes);
+        log.Log($"heartbeat to {Name} established: {Describe(attributes)}");
+        while (true)
+        {
+            var ended = await RunLinkAsync(connected.Link, connected.Pending, stop);
+            if (ended.Kind != LinkEnd.Closed || stop.IsCancellationRequested)
+            {
+                table.SetDown(index, ended.Reason);
+                log.Log($"heartbeat to {Name} lost: {ended.Reason}");
+                return 0;
+            }
+
+            // The watchdog's process is gone, its host answered: keep the instance while reconnecting.
+            var known = table[index].Attributes;
+            var remaining = settings.HeartbeatTimeout - ended.Silence;
+            table.SetInterrupted(index, ended.Reason);
+            log.Log($"heartbeat to {Name} interrupted: {ended.Reason} without a goodbye; keeping the instance for up to {HeartbeatLink.Format(Positive(remaining))} while reconnecting");
+            connected = await ReconnectWithinAsync(remaining, stop);
+            if (connected.Link is null)
+            {
+                var reason = $"{ended.Reason}, and no watchdog answered within heartbeat_timeout ({HeartbeatLink.Format(settings.HeartbeatTimeout)}): {connected.Error}";
+                table.SetDown(index, reason);
+                log.Log($"heartbeat to {Name} lost: {reason}");
+                return 1;
+            }
+
+            var back = Attributes(connected.Pending);
+            if (!SameInstance(known, back))
+            {
+                // Another instance answers now (restarted, promoted, re-created): the old sessions are not its.
+                table.SetDown(index, $"the watchdog came back for a different instance state ({Describe(known)} before, {Describe(back)} now)");
+                log.Log($"heartbeat to {Name} lost: the watchdog came back with {Describe(back)}, was {Describe(known)}");
+                table.SetUp(index, back);
+                log.Log($"heartbeat to {Name} established: {Describe(back)}");
+            }
+            else
+            {
+                table.SetUp(index, back);
+                log.Log($"heartbeat to {Name} re-established: the same instance ({Describe(back)}); its sessions are kept");
+            }
+        }
+    }
+
+    /// <summary>Retries at <see cref="InterruptedRetry"/> until a handshake completes or <paramref name="window"/> has passed.</summary>
+    private async Task<Connected> ReconnectWithinAsync(TimeSpan window, CancellationToken stop)
+    {
+        var started = time.GetTimestamp();
+        var last = new Connected(null, [], "heartbeat_timeout already passed");
+        while (!stop.IsCancellationRequested && window - time.GetElapsedTime(started) is var left && left > TimeSpan.Zero)
+        {
+            last = await ConnectAsync(left < settings.HeartbeatConnectTimeout ? left : settings.HeartbeatConnectTimeout, stop);
+            if (last.Link is not null)
+            {
+                return last;
+            }
+
+            await DelayAsync(InterruptedRetry, stop);
+        }
+
+        return last;
+    }
+
+    /// <summary>Runs an established link until it ends; how it ended decides between interrupted and lost.</summary>
+    private async Task<(LinkEnd Kind, string Reason, TimeSpan Silence)> RunLinkAsync(HeartbeatLink link, List<HeartbeatFrame> pending, CancellationToken stop)
     {
         using (link)
         {
             _link = link;
-            var first = pending.OfType<AttributesFrame>().LastOrDefault()?.Attributes ?? InstanceAttributes.Unavailable;
-            table.SetUp(index, first);
-            log.Log($"heartbeat to {Name} established: {Describe(first)}");
             using var rttTimer = time.CreateTimer(_ => table.SetRtt(index, link.LastRtt), null, settings.HeartbeatInterval, settings.HeartbeatInterval);
-            var reason = await link.RunAsync(frame => OnFrame(frame, link), pending.Where(f => f is not AttributesFrame), stop);
-            _link = null;
-            table.SetDown(index, reason);
-            log.Log($"heartbeat to {Name} lost: {reason}");
+            try
+            {
+                var reason = await link.RunAsync(frame => OnFrame(frame, link), pending.Where(f => f is not AttributesFrame), stop);
+                return (link.EndKind, reason, link.SinceLastReceived);
+            }
+            catch (Exception ex) when (!stop.IsCancellationRequested)
+            {
+                // A bug, not a lost instance: say so loudly, and treat the link like one whose
+                // watchdog went away, so clients are failed only if no watchdog answers in time.
+                log.Error($"BUG: heartbeat to {Name}: unexpected error: {ex}");
+                return (LinkEnd.Closed, $"internal error: {ex.Message}", link.SinceLastReceived);
+            }
+            finally
+            {
+                _link = null;
+            }
         }
     }
 
@@ -117,10 +200,10 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         }
     }
 
-    private async Task<(HeartbeatLink? Link, List<HeartbeatFrame> Pending, string? Error)> ConnectAsync(CancellationToken stop)
+    private async Task<Connected> ConnectAsync(TimeSpan timeout, CancellationToken stop)
     {
         using var attempt = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        attempt.CancelAfter(settings.HeartbeatConnectTimeout);
+        attempt.CancelAfter(timeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         HeartbeatChannel? channel = null;
         try
@@ -128,7 +211,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             var addresses = Instance.IsNumeric ? [IPAddress.Parse(Instance.Address)] : await Dns.GetHostAddressesAsync(Instance.Address, attempt.Token);
             await socket.ConnectAsync(addresses, Instance.WatchdogPort, attempt.Token);
             channel = new HeartbeatChannel(socket);
-            var frames = await HeartbeatHandshake.ClientAsync(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, attempt.Token);
+            var frames = await HeartbeatHandshake.ClientAsync(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, conmgrId, attempt.Token);
             if (frames is null)
             {
                 return Fail("connection closed by the watchdog during the handshake");
@@ -136,21 +219,21 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
 
             return frames[0] switch
             {
-                WelcomeFrame => (new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, time), frames.Skip(1).ToList(), null),
+                WelcomeFrame => new Connected(new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, time), [.. frames.Skip(1)], null),
                 RefusalFrame refusal => Fail($"refused by the watchdog: {refusal.Reason}"),
                 var other => Fail($"protocol violation: expected a welcome frame, got {other.Type}"),
             };
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
-            return Fail($"timeout after {HeartbeatLink.Format(settings.HeartbeatConnectTimeout)} (heartbeat_connect_timeout)");
+            return Fail($"timeout after {HeartbeatLink.Format(timeout)} (heartbeat_connect_timeout)");
         }
         catch (Exception ex) when (ex is SocketException or HeartbeatProtocolException or OperationCanceledException)
         {
             return Fail(ex.Message);
         }
 
-        (HeartbeatLink?, List<HeartbeatFrame>, string?) Fail(string error)
+        Connected Fail(string error)
         {
             if (channel is null)
             {
@@ -161,7 +244,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
                 channel.Dispose();
             }
 
-            return (null, [], error);
+            return new Connected(null, [], error);
         }
     }
 
@@ -176,6 +259,17 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         }
     }
 
+    private static InstanceAttributes Attributes(List<HeartbeatFrame> pending) =>
+        pending.OfType<AttributesFrame>().LastOrDefault()?.Attributes ?? InstanceAttributes.Unavailable;
+
+    /// <summary>The instance a returning watchdog speaks for is the one clients are connected to.</summary>
+    private static bool SameInstance(InstanceAttributes before, InstanceAttributes after) =>
+        !before.Available || (after.Available && !after.RoleDiffers(before));
+
+    private static TimeSpan Positive(TimeSpan time) => time > TimeSpan.Zero ? time : TimeSpan.Zero;
+
     private static string Describe(InstanceAttributes a) =>
         !a.Available ? "instance unavailable" : $"{a.Role}{(a.DefaultTransactionReadOnly ? " (read-only)" : string.Empty)}, timeline {a.Timeline}";
+
+    private readonly record struct Connected(HeartbeatLink? Link, List<HeartbeatFrame> Pending, string? Error);
 }

@@ -1,4 +1,5 @@
 // InstanceTable.cs: what conmgr knows of each configured instance; routing reads it, status prints it.
+using System.Threading.Channels;
 using ConMgr.Configuration;
 using ConMgr.Hosting.Control;
 using ConMgr.Protocol.Heartbeat;
@@ -16,30 +17,53 @@ public enum LinkState
 
     /// <summary>Heartbeats arrive within heartbeat_timeout.</summary>
     Up,
+
+    /// <summary>
+    /// The watchdog's connection closed without a Goodbye: its process went away but its host
+    /// answered. The instance keeps its attributes and stays routable while conmgr reconnects,
+    /// until heartbeat_timeout after the last frame received (docs/protocol.md, "Watchdog restarts").
+    /// </summary>
+    Interrupted,
 }
 
 /// <summary>One row of the instance table: an immutable snapshot, replaced on every change.</summary>
+/// <param name="Version">Raised on every change that matters to routing; a snapshot older than a client's assignment says nothing about that client.</param>
 public sealed record InstanceState(
     InstanceSettings Settings,
     LinkState Link,
     InstanceAttributes Attributes,
     TimeSpan? LastRtt,
     DateTimeOffset Since,
-    string? LastError)
+    string? LastError,
+    long Version = 0)
 {
-    /// <summary>Role for routing and display: only an up link with an available instance has one.</summary>
-    public string Role => Link == LinkState.Up ? Attributes.Role : "unknown";
+    /// <summary>Heartbeat up (or interrupted, waiting for the watchdog to come back) and the watchdog reaching its instance.</summary>
+    public bool Routable => Link is LinkState.Up or LinkState.Interrupted && Attributes.Available;
+
+    /// <summary>Role for routing and display: only a routable instance has one.</summary>
+    public string Role => Link is LinkState.Up or LinkState.Interrupted ? Attributes.Role : "unknown";
+
+    /// <summary>True when <paramref name="other"/> differs in anything a router acts on.</summary>
+    public bool RoutingDiffers(InstanceState other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        return Routable != other.Routable || Attributes.RoleDiffers(other.Attributes);
+    }
 }
 
 /// <summary>
 /// The configured instances, in instance-number order. Each row is replaced atomically, so a
-/// reader (router, status) always sees a consistent row; <see cref="Changed"/> fires after each.
+/// reader (router, status) always sees a consistent row. Changes that matter to routing are
+/// queued, in the order they happened, as whole-table snapshots on <see cref="Changes"/>: one
+/// consumer handles them (loss reports, split-brain log), never on a socket's completion thread,
+/// and LSN or RTT ticks queue nothing.
 /// </summary>
 public sealed class InstanceTable
 {
     private readonly Lock _gate = new();
     private readonly InstanceState[] _rows;
     private readonly TimeProvider _time;
+    private readonly Channel<IReadOnlyList<InstanceState>> _changes = Channel.CreateUnbounded<IReadOnlyList<InstanceState>>(new UnboundedChannelOptions { SingleReader = true });
 
     public InstanceTable(IEnumerable<InstanceSettings> instances, TimeProvider time)
     {
@@ -48,8 +72,8 @@ public sealed class InstanceTable
         _rows = [.. instances.Select(i => new InstanceState(i, LinkState.Down, InstanceAttributes.Unavailable, null, now, null))];
     }
 
-    /// <summary>Raised after a row changed, with its index.</summary>
-    public event Action<int, InstanceState>? Changed;
+    /// <summary>Snapshots of the whole table after each routing-relevant change, oldest first.</summary>
+    public ChannelReader<IReadOnlyList<InstanceState>> Changes => _changes.Reader;
 
     public int Count => _rows.Length;
 
@@ -72,10 +96,17 @@ public sealed class InstanceTable
         }
     }
 
-    public void SetConnecting(int index) => Update(index, row => row.Link == LinkState.Connecting ? row : row with { Link = LinkState.Connecting });
+    /// <summary>Ends the change queue (shutdown): the consumer drains what is queued and stops.</summary>
+    public void Complete() => _changes.Writer.TryComplete();
+
+    public void SetConnecting(int index) => Update(index, row => row.Link is LinkState.Connecting or LinkState.Interrupted ? row : row with { Link = LinkState.Connecting });
 
     public void SetUp(int index, InstanceAttributes attributes) =>
-        Update(index, row => row with { Link = LinkState.Up, Attributes = attributes, Since = _time.GetUtcNow(), LastError = null });
+        Update(index, row => row with { Link = LinkState.Up, Attributes = attributes, Since = row.Link == LinkState.Interrupted && !attributes.RoleDiffers(row.Attributes) ? row.Since : _time.GetUtcNow(), LastError = null });
+
+    /// <summary>The watchdog's connection closed without a Goodbye: keep the instance while reconnecting.</summary>
+    public void SetInterrupted(int index, string reason) =>
+        Update(index, row => row with { Link = LinkState.Interrupted, LastError = reason });
 
     public void SetAttributes(int index, InstanceAttributes attributes) =>
         Update(index, row => attributes.Sequence < row.Attributes.Sequence ? row : row with
@@ -84,7 +115,7 @@ public sealed class InstanceTable
             Since = attributes.RoleDiffers(row.Attributes) ? _time.GetUtcNow() : row.Since,
         });
 
-    public void SetRtt(int index, TimeSpan? rtt) => Update(index, row => row with { LastRtt = rtt }, notify: false);
+    public void SetRtt(int index, TimeSpan? rtt) => Update(index, row => row with { LastRtt = rtt });
 
     public void SetDown(int index, string reason) =>
         Update(index, row => row with
@@ -98,44 +129,48 @@ public sealed class InstanceTable
     public IReadOnlyList<InstanceStatus> Snapshot()
     {
         var rows = Rows();
-
-        // A primary on an older timeline than another live primary is a split-brain leftover: say so.
         var view = ClusterView.Of(rows);
-        return [.. rows.Select((row, i) => Status(row, view.IsStale(i) ? "stale primary" : row.Role))];
+        return [.. rows.Select((row, i) => Status(row, view, i))];
     }
 
-    private static InstanceStatus Status(InstanceState row, string role) => new(
-        row.Settings.Number,
-        row.Settings.Address,
-        row.Settings.Port,
-        row.Settings.WatchdogPort,
-        row.Link.ToString().ToLowerInvariant(),
-        role,
-        row.Link == LinkState.Up && row.Attributes.Available ? row.Attributes.DefaultTransactionReadOnly : null,
-        row.LastRtt?.TotalMilliseconds,
-        row.Since,
-        row.Link == LinkState.Up && row.Attributes.Available ? row.Attributes.Timeline : null,
-        row.Link == LinkState.Up && row.Attributes.ReplayLagUs >= 0 ? row.Attributes.ReplayLagUs / 1000.0 : null,
-        row.LastError);
-
-    private void Update(int index, Func<InstanceState, InstanceState> change, bool notify = true)
+    private static InstanceStatus Status(InstanceState row, ClusterView view, int index)
     {
-        InstanceState updated;
+        var known = row.Routable;
+        return new(
+            row.Settings.Number,
+            row.Settings.Address,
+            row.Settings.Port,
+            row.Settings.WatchdogPort,
+            row.Link.ToString().ToLowerInvariant(),
+            view.RoleOf(index, row),
+            known ? row.Attributes.DefaultTransactionReadOnly : null,
+            row.LastRtt?.TotalMilliseconds,
+            row.Since,
+            known ? row.Attributes.Timeline : null,
+            row.Link is LinkState.Up or LinkState.Interrupted && row.Attributes.ReplayLagUs >= 0 ? row.Attributes.ReplayLagUs / 1000.0 : null,
+            row.LastError,
+            known ? row.Attributes.SystemIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
+            view.ExclusionOf(index));
+    }
+
+    private void Update(int index, Func<InstanceState, InstanceState> change)
+    {
         lock (_gate)
         {
             var before = _rows[index];
-            updated = change(before);
-            if (ReferenceEquals(updated, before))
+            var updated = change(before);
+            if (ReferenceEquals(updated, before) || updated == before)
             {
                 return;
             }
 
-            _rows[index] = updated;
-        }
-
-        if (notify)
-        {
-            Changed?.Invoke(index, updated);
+            var relevant = updated.RoutingDiffers(before);
+            _rows[index] = relevant ? updated with { Version = before.Version + 1 } : updated;
+            if (relevant)
+            {
+                // Queued under the lock: snapshots reach the consumer in the order the changes happened.
+                _changes.Writer.TryWrite([.. _rows]);
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ public sealed class Router(Func<int, int> outstanding)
     public static bool StillMatches(ClusterView view, int index, TargetSessionAttrs target)
     {
         ArgumentNullException.ThrowIfNull(view);
-        return view.Eligible.Any(e => e.Index == index)
+        return view.IsEligible(index)
             && target switch
             {
                 TargetSessionAttrs.Any or TargetSessionAttrs.PreferStandby or TargetSessionAttrs.PreferPrimary => true,
@@ -58,16 +58,16 @@ public sealed class Router(Func<int, int> outstanding)
     private static string Explain(IReadOnlyList<InstanceState> rows, ClusterView view, TargetSessionAttrs target)
     {
         var what = rows.Select((row, i) =>
-            $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port}) is {Describe(row, view.IsStale(i))}");
+            $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port}) is {Describe(row, view.ExclusionOf(i))}");
         var list = rows.Count == 0 ? "no instance is configured" : string.Join("; ", what);
         return $"no instance matches target_session_attrs={target.Name()}: {list}";
     }
 
-    private static string Describe(InstanceState row, bool stale) => row.Link switch
+    private static string Describe(InstanceState row, string? exclusion) => row.Link switch
     {
-        LinkState.Up when !row.Attributes.Available => "unavailable (its watchdog cannot reach it)",
-        LinkState.Up when stale => $"a primary on old timeline {row.Attributes.Timeline} (split brain; skipped)",
-        LinkState.Up => $"{row.Attributes.Role}{(row.Attributes.DefaultTransactionReadOnly ? " with default_transaction_read_only on" : string.Empty)}",
+        LinkState.Up or LinkState.Interrupted when !row.Attributes.Available => "unavailable (its watchdog cannot reach it)",
+        LinkState.Up or LinkState.Interrupted when exclusion is not null => $"a {row.Attributes.Role} set aside: {exclusion}",
+        LinkState.Up or LinkState.Interrupted => $"{row.Attributes.Role}{(row.Attributes.DefaultTransactionReadOnly ? " with default_transaction_read_only on" : string.Empty)}",
         _ => $"down ({row.LastError ?? "no heartbeat yet"})",
     };
 }

@@ -28,11 +28,15 @@ public sealed class ConMgrServer : IDisposable
     private readonly ApplicationRegistry _applications;
     private readonly InstanceTable _instances;
     private readonly TaskCompletionSource<ShutdownMode> _shutdown = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _escalationGate = new();
+    private TaskCompletionSource<ShutdownMode> _escalation = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private ShutdownMode? _requested;
     private readonly DateTimeOffset _startedAt;
     private readonly InstanceMonitor[] _monitors;
     private readonly SplitBrainWatch _splitBrain;
     private readonly CancellationTokenSource _stopMonitors = new();
     private IReadOnlyDictionary<string, string> _loadedValues;
+    private Task _changes = Task.CompletedTask;
     private ListenerGroup? _listener;
     private ControlServer? _control;
     private volatile string _state = "starting";
@@ -50,7 +54,9 @@ public sealed class ConMgrServer : IDisposable
         _applications = new ApplicationRegistry(_settings.MaxConnections);
         _instances = new InstanceTable(_settings.Instances, time);
         _splitBrain = new SplitBrainWatch(log);
-        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, log, time))];
+        // Random per process: the watchdogs tell this conmgr's reconnections from another conmgr on the same host by it.
+        var conmgrId = Random.Shared.NextInt64(1, long.MaxValue);
+        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, conmgrId, log, time))];
     }
 
     public async Task<int> RunAsync()
@@ -58,18 +64,7 @@ public sealed class ConMgrServer : IDisposable
         try
         {
             var resolver = new ResolveService(_instances, _applications, new Router(_applications.Outstanding), _log);
-            _instances.Changed += (_, _) =>
-            {
-                var rows = _instances.Rows();
-                var view = ClusterView.Of(rows);
-                resolver.OnInstancesChanged(rows, view);
-
-                // At shutdown the links close one by one; that ends no split brain, so say nothing.
-                if (_state != "stopping")
-                {
-                    _splitBrain.Check(view);
-                }
-            };
+            _changes = Task.Run(() => ConsumeChangesAsync(resolver));
             var handler = new ApplicationHandler(_applications, resolver, _log, _time);
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
             _control = new ControlServer(_directory, Dispatch, _log);
@@ -81,11 +76,7 @@ public sealed class ConMgrServer : IDisposable
         }
 
         using var signals = new SignalHandlers(
-            mode =>
-            {
-                _log.Debug($"shutdown signal received ({mode})");
-                _shutdown.TrySetResult(mode);
-            },
+            RequestShutdown,
             Reload);
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
         _listener.Start();
@@ -94,8 +85,7 @@ public sealed class ConMgrServer : IDisposable
         _state = "ready";
         _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured)");
 
-        var mode = await _shutdown.Task;
-        await ShutdownAsync(mode);
+        var mode = await ShutdownAsync(await _shutdown.Task);
         if (mode != ShutdownMode.Immediate)
         {
             foreach (var monitor in _monitors)
@@ -106,6 +96,8 @@ public sealed class ConMgrServer : IDisposable
 
         await _stopMonitors.CancelAsync();
         await monitoring;
+        _instances.Complete();
+        await _changes;
         _log.Log("conmgr is shut down");
         return 0;
     }
@@ -117,24 +109,92 @@ public sealed class ConMgrServer : IDisposable
         _stopMonitors.Dispose();
     }
 
-    private async Task ShutdownAsync(ShutdownMode mode)
+    /// <summary>
+    /// A shutdown signal. The first starts the shutdown; a later, stronger one (smart, then fast,
+    /// then immediate) cuts short the one in progress, as with the postmaster. A weaker one is ignored.
+    /// </summary>
+    private void RequestShutdown(ShutdownMode mode)
+    {
+        _log.Debug($"shutdown signal received ({mode})");
+        lock (_escalationGate)
+        {
+            if (_requested is { } current && mode <= current)
+            {
+                return;
+            }
+
+            _requested = mode;
+            if (!_shutdown.TrySetResult(mode))
+            {
+                _escalation.TrySetResult(mode);
+                _escalation = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>A stronger shutdown request than the ones seen so far.</summary>
+    private Task<ShutdownMode> NextEscalation()
+    {
+        lock (_escalationGate)
+        {
+            return _escalation.Task;
+        }
+    }
+
+    /// <summary>Stops in <paramref name="mode"/>, switching to a stronger mode if one is asked for meanwhile; returns the mode it ended in.</summary>
+    private async Task<ShutdownMode> ShutdownAsync(ShutdownMode mode)
     {
         _state = "stopping";
-        _log.Log($"received {mode.ToString().ToLowerInvariant()} shutdown request");
         _listener?.Dispose();
-        switch (mode)
+        var escalation = NextEscalation();
+        while (true)
         {
-            case ShutdownMode.Smart:
-                await _applications.WaitEmptyAsync();
+            _log.Log($"received {mode.ToString().ToLowerInvariant()} shutdown request");
+            var work = mode switch
+            {
+                ShutdownMode.Smart => _applications.WaitEmptyAsync(),
+
+                // Every close started is awaited (each bounded by ErrorSendTimeout) before conmgr goes on to exit.
+                ShutdownMode.Fast => Task.WhenAll(_applications.Snapshot().Select(c => c.CloseWithErrorAsync(ClientErrors.AdminShutdown(), ApplicationHandler.ErrorSendTimeout))),
+                _ => Task.CompletedTask,
+            };
+            if (await Task.WhenAny(work, escalation) == work)
+            {
                 break;
-            case ShutdownMode.Fast:
-                await Task.WhenAll(_applications.Snapshot().Select(c => c.CloseWithErrorAsync(ClientErrors.AdminShutdown(), ApplicationHandler.ErrorSendTimeout)));
-                break;
-            case ShutdownMode.Immediate:
-                break;
+            }
+
+            mode = await escalation;
+            escalation = NextEscalation();
         }
 
         _control?.Dispose();
+        return mode;
+    }
+
+    /// <summary>
+    /// The one consumer of instance changes, in the order they happened: loss and role-change
+    /// reports to clients, and the split-brain log. Runs on its own task, never on a socket's.
+    /// </summary>
+    private async Task ConsumeChangesAsync(ResolveService resolver)
+    {
+        await foreach (var rows in _instances.Changes.ReadAllAsync())
+        {
+            try
+            {
+                var view = ClusterView.Of(rows);
+                resolver.OnInstancesChanged(rows, view);
+
+                // At shutdown the links close one by one; that ends no split brain, so say nothing.
+                if (_state != "stopping")
+                {
+                    _splitBrain.Check(view);
+                }
+            }
+            catch (Exception ex)
+            {
+                _log.Error($"BUG: handling an instance change: {ex}");
+            }
+        }
     }
 
     private void Reload()

@@ -15,12 +15,14 @@ public sealed record StatusReport(
     IReadOnlyList<ApplicationStatus> Applications);
 
 /// <summary>One configured instance and what conmgr knows of it.</summary>
-/// <param name="Heartbeat">Link state: <c>down</c>, <c>connecting</c>, <c>up</c>.</param>
-/// <param name="Role"><c>unknown</c>, <c>primary</c> or <c>standby</c>.</param>
+/// <param name="Heartbeat">Link state: <c>down</c>, <c>connecting</c>, <c>up</c>, or <c>interrupted</c> (the watchdog's connection closed without a Goodbye; conmgr is reconnecting).</param>
+/// <param name="Role"><c>unknown</c>, <c>primary</c> or <c>standby</c>; or why routing sets it aside: <c>stale primary</c>, <c>contested primary</c>, <c>foreign</c>.</param>
 /// <param name="ReadOnly">default_transaction_read_only; null unless the heartbeat is up.</param>
 /// <param name="Since">When the link state or the role last changed.</param>
 /// <param name="ReplayLagMs">Standby replay lag; null on a primary or when unknown.</param>
-/// <param name="LastError">Why the link is down (connect failure or loss reason); null when up.</param>
+/// <param name="LastError">Why the link is down or interrupted (connect failure or loss reason); null when up.</param>
+/// <param name="SystemIdentifier">The instance's system identifier (pg_control_system()), as text; null unless known.</param>
+/// <param name="Excluded">Why a reachable instance is never routed to (foreign system identifier, split brain); null when it can be.</param>
 public sealed record InstanceStatus(
     int Number,
     string Address,
@@ -33,7 +35,9 @@ public sealed record InstanceStatus(
     DateTimeOffset Since,
     int? Timeline,
     double? ReplayLagMs,
-    string? LastError);
+    string? LastError,
+    string? SystemIdentifier = null,
+    string? Excluded = null);
 
 /// <summary>One application connection to conmgr's port.</summary>
 public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance);

@@ -14,7 +14,7 @@ namespace ConMgr.Protocol.Heartbeat;
 public static class HeartbeatCodec
 {
     public const short MajorVersion = 1;
-    public const short MinorVersion = 0;
+    public const short MinorVersion = 1;
 
     /// <summary>Largest frame, header included.</summary>
     public const int MaxFrameLength = 1024;
@@ -71,25 +71,30 @@ public static class HeartbeatCodec
             return Invalid($"unknown frame type 0x{header[0]:x2}", out error);
         }
 
-        if (length < 4 || length + 1 > MaxFrameLength)
+        // The length word counts itself, not the type byte. Compared without adding to it: a word
+        // near int.MaxValue must not wrap into a small or negative frame size.
+        if (length < 4 || length > MaxFrameLength - 1)
         {
             return Invalid($"invalid frame length {length}", out error);
         }
 
-        if (buffer.Length < length + 1)
+        var frameLength = length + 1;
+        if (buffer.Length < frameLength)
         {
             return DecodeStatus.NeedMoreData;
         }
 
-        Span<byte> payload = stackalloc byte[length - 4];
-        buffer.Slice(HeaderLength, length - 4).CopyTo(payload);
+        // A fixed-size scratch buffer: its size never comes from the wire.
+        Span<byte> scratch = stackalloc byte[MaxFrameLength];
+        var payload = scratch[..(frameLength - HeaderLength)];
+        buffer.Slice(HeaderLength, payload.Length).CopyTo(payload);
         frame = DecodePayload(type, payload, out error);
         if (frame is null)
         {
             return DecodeStatus.Invalid;
         }
 
-        consumed = length + 1;
+        consumed = frameLength;
         return DecodeStatus.Complete;
     }
 
@@ -118,7 +123,7 @@ public static class HeartbeatCodec
         error = null;
         switch (type)
         {
-            case HeartbeatFrameType.Hello when p.Length == 16:
+            case HeartbeatFrameType.Hello when p.Length is HelloFrame.V10Length or HelloFrame.V11Length:
                 if (BinaryPrimitives.ReadInt32BigEndian(p) != HelloFrame.Magic)
                 {
                     error = "bad magic in hello frame";
@@ -129,7 +134,8 @@ public static class HeartbeatCodec
                     BinaryPrimitives.ReadInt16BigEndian(p[4..]),
                     BinaryPrimitives.ReadInt16BigEndian(p[6..]),
                     BinaryPrimitives.ReadInt32BigEndian(p[8..]),
-                    BinaryPrimitives.ReadInt32BigEndian(p[12..]));
+                    BinaryPrimitives.ReadInt32BigEndian(p[12..]),
+                    p.Length == HelloFrame.V11Length ? BinaryPrimitives.ReadInt64BigEndian(p[16..]) : 0);
             case HeartbeatFrameType.Welcome when p.Length == 4:
                 return new WelcomeFrame(BinaryPrimitives.ReadInt16BigEndian(p), BinaryPrimitives.ReadInt16BigEndian(p[2..]));
             case HeartbeatFrameType.Beat when p.Length == 24:

@@ -20,15 +20,25 @@ public abstract record HeartbeatFrame
     public abstract void WritePayload(Span<byte> destination);
 }
 
-/// <summary>conmgr's opening frame. Intervals travel in milliseconds so sub-second settings survive.</summary>
-public sealed record HelloFrame(short MajorVersion, short MinorVersion, int HeartbeatIntervalMs, int HeartbeatTimeoutMs) : HeartbeatFrame
+/// <summary>
+/// conmgr's opening frame. Intervals travel in milliseconds so sub-second settings survive.
+/// <see cref="ConmgrId"/> (protocol 1.1) is random per conmgr process: a watchdog tells a conmgr
+/// that reconnects from "another conmgr on the same host" by it (0: a 1.0 peer, unknown).
+/// </summary>
+public sealed record HelloFrame(short MajorVersion, short MinorVersion, int HeartbeatIntervalMs, int HeartbeatTimeoutMs, long ConmgrId = 0) : HeartbeatFrame
 {
     /// <summary>"CMHB": lets a watchdog tell a conmgr from a stray client at the first four bytes.</summary>
     public const int Magic = 0x434D4842;
 
+    /// <summary>Payload of a 1.0 Hello (no conmgr id); still accepted.</summary>
+    public const int V10Length = 16;
+
+    /// <summary>Payload of a 1.1 Hello, with the conmgr id.</summary>
+    public const int V11Length = 24;
+
     public override HeartbeatFrameType Type => HeartbeatFrameType.Hello;
 
-    public override int PayloadLength => 16;
+    public override int PayloadLength => V11Length;
 
     public override void WritePayload(Span<byte> destination)
     {
@@ -37,6 +47,7 @@ public sealed record HelloFrame(short MajorVersion, short MinorVersion, int Hear
         BinaryPrimitives.WriteInt16BigEndian(destination[6..], MinorVersion);
         BinaryPrimitives.WriteInt32BigEndian(destination[8..], HeartbeatIntervalMs);
         BinaryPrimitives.WriteInt32BigEndian(destination[12..], HeartbeatTimeoutMs);
+        BinaryPrimitives.WriteInt64BigEndian(destination[16..], ConmgrId);
     }
 }
 

@@ -39,11 +39,14 @@ public static class StartupPacketDecoder
             return DecodeStatus.NeedMoreData;
         }
 
+        // The body's size is bounded by the check above; small bodies stay on the stack.
         var body = buffer.Slice(4, length - 4);
-        consumed = length;
-        Span<byte> copy = length <= 512 ? stackalloc byte[length - 4] : new byte[length - 4];
+        Span<byte> copy = length <= 512 ? stackalloc byte[512] : new byte[length];
+        copy = copy[..(length - 4)];
         body.CopyTo(copy);
-        return Decode(copy, out packet, out error);
+        var status = Decode(copy, out packet, out error);
+        consumed = status == DecodeStatus.Complete ? length : 0;
+        return status;
     }
 
     private static DecodeStatus Decode(ReadOnlySpan<byte> body, out StartupPacket? packet, out string? error)

@@ -31,6 +31,7 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
         """;
 
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog attribute checker");
+    private readonly SemaphoreSlim _wake = new(0, 1);
     private int _sequence;
 
     /// <summary>PID of the checker's backend, which the terminator must spare (in -d mode it may share a conmgr's address).</summary>
@@ -67,22 +68,49 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
     }
 
     /// <summary>Checks once now (before the watchdog listens, so the first conmgr gets real attributes).</summary>
-    public async Task RefreshAsync(CancellationToken cancellationToken) => Publish(await CheckAsync(cancellationToken));
+    public async Task RefreshAsync(CancellationToken cancellationToken) => Publish(await CheckAsync(cancellationToken) ?? InstanceAttributes.Unavailable, null);
 
-    /// <summary>Checks every <paramref name="interval"/> (watchdog.check_attr_interval) until cancelled.</summary>
+    /// <summary>
+    /// Checks every <paramref name="interval"/> (watchdog.check_attr_interval) until cancelled,
+    /// and at once whenever <see cref="CheckNow"/> is called.
+    /// </summary>
     public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
     {
-        using var timer = new PeriodicTimer(interval, time);
-        while (await timer.WaitForNextTickAsync(cancellationToken))
+        while (true)
         {
-            Publish(await CheckAsync(cancellationToken));
+            var woken = await _wake.WaitAsync(interval, cancellationToken);
+            if (await CheckAsync(cancellationToken) is { } checkedNow)
+            {
+                Publish(checkedNow, woken ? "on notice" : null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Asks for a check now: the promotion notifier's SIGUSR1 (recovery just ended). Many calls
+    /// before the check runs make one check.
+    /// </summary>
+    public void CheckNow()
+    {
+        try
+        {
+            _wake.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // A check is already due.
+        }
+        catch (ObjectDisposedException)
+        {
+            // Shutting down: no more checks.
         }
     }
 
     internal static bool IsInstanceError(Exception ex) =>
-        ex is NpgsqlException or IOException or SocketException or TimeoutException or InvalidOperationException;
+        ex is NpgsqlException or IOException or SocketException or TimeoutException;
 
-    private async Task<InstanceAttributes> CheckAsync(CancellationToken cancellationToken)
+    /// <summary>The instance's attributes now; Unavailable when it cannot be queried; null on a bug (nothing is known, nothing is pushed).</summary>
+    private async Task<InstanceAttributes?> CheckAsync(CancellationToken cancellationToken)
     {
         try
         {
@@ -111,9 +139,18 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
             await _connection.DropAsync();
             return InstanceAttributes.Unavailable;
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug in the watchdog is not an unavailable instance: reporting one would fail every
+            // client on a healthy server. Log it as the bug it is, keep the last attributes, and
+            // start again from a fresh connection at the next check.
+            log.Error($"BUG: attribute check failed: {ex}");
+            await _connection.DropAsync();
+            return null;
+        }
     }
 
-    private void Publish(InstanceAttributes checkedNow)
+    private void Publish(InstanceAttributes checkedNow, string? why)
     {
         if ((checkedNow with { Sequence = 0 }) == (Current with { Sequence = 0 }))
         {
@@ -122,12 +159,16 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
 
         if (checkedNow.RoleDiffers(Current) && checkedNow.Available)
         {
-            log.Log($"instance is {checkedNow.Role}{(checkedNow.DefaultTransactionReadOnly ? " (default_transaction_read_only on)" : string.Empty)}, timeline {checkedNow.Timeline}");
+            log.Log($"instance is {checkedNow.Role}{(checkedNow.DefaultTransactionReadOnly ? " (default_transaction_read_only on)" : string.Empty)}, timeline {checkedNow.Timeline}{(why is null ? string.Empty : $" (checked {why})")}");
         }
 
         Current = checkedNow with { Sequence = ++_sequence };
         Changed?.Invoke(Current);
     }
 
-    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _connection.DisposeAsync();
+        _wake.Dispose();
+    }
 }

@@ -42,6 +42,31 @@ public sealed class InstanceConnection
         return builder.ConnectionString;
     }
 
+    /// <summary>
+    /// Whether the instance is going away, from postmaster.pid (-D mode): no file, a dead
+    /// postmaster, or its status line (the 8th) saying "stopping", which the postmaster writes
+    /// before it signals its children at every shutdown mode. Null with -d, where only a query
+    /// could tell.
+    /// </summary>
+    public bool? IsStopping()
+    {
+        if (_dataDirectory is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(_dataDirectory, "postmaster.pid"));
+            var alive = lines.Length > 0 && int.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Hosting.Posix.Libc.IsAlive(pid);
+            return !alive || (lines.Length >= 8 && lines[7].Trim() == "stopping");
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+
     private NpgsqlConnectionStringBuilder FromPostmasterPid()
     {
         // postmaster.pid: pid, data directory, start time, port, socket directory, listen address, ...

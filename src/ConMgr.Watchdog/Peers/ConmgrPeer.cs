@@ -5,7 +5,7 @@ using ConMgr.Heartbeat;
 namespace ConMgr.Watchdog.Peers;
 
 /// <summary>A conmgr with a live heartbeat link. Its address is what the terminator matches client_addr against.</summary>
-public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link)
+public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link, long conmgrId = 0)
 {
     /// <summary>The conmgr's IP address (IPv4-mapped IPv6 unwrapped, as pg_stat_activity shows it).</summary>
     public IPAddress Address { get; } = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
@@ -14,6 +14,13 @@ public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link)
     public int Port { get; } = remote.Port;
 
     public HeartbeatLink Link { get; } = link;
+
+    /// <summary>
+    /// Which conmgr process this is: equal for the links of one conmgr (a reconnect), different
+    /// for two conmgrs on one host. A protocol 1.0 peer sends no id; each of its links is then
+    /// taken for a conmgr of its own, as before 1.1.
+    /// </summary>
+    public object Identity { get; } = conmgrId != 0 ? conmgrId : new object();
 
     public string Describe() => Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{Address}]:{Port}" : $"{Address}:{Port}";
 }

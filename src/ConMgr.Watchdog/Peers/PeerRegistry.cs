@@ -1,7 +1,17 @@
 // PeerRegistry.cs: the connected conmgrs: the max_heartbeat_connections limit, attribute broadcast, who shares an address.
+using System.Net;
 using ConMgr.Protocol.Heartbeat;
 
 namespace ConMgr.Watchdog.Peers;
+
+/// <summary>
+/// What a lost link leaves behind on its address. <see cref="OtherConmgrAlive"/>: a different
+/// conmgr still has a link from that address (its sessions there must be spared).
+/// <see cref="ReconnectedAt"/>: when the same conmgr's newest link was established, if it has
+/// reconnected already (sessions begun since then were routed over the new link and are not the
+/// lost link's).
+/// </summary>
+public readonly record struct PeerRemoval(bool OtherConmgrAlive, DateTimeOffset? ReconnectedAt);
 
 /// <summary>
 /// Slots are reserved at accept time (a handshake in progress counts against
@@ -11,7 +21,8 @@ public sealed class PeerRegistry(int maxConnections)
 {
     private readonly Lock _gate = new();
     private readonly HashSet<ConmgrPeer> _peers = [];
-    private readonly Dictionary<System.Net.IPAddress, int> _perAddress = [];
+    private readonly Dictionary<IPAddress, int> _perAddress = [];
+    private readonly Dictionary<(IPAddress Address, object Identity), List<ConmgrPeer>> _perConmgr = [];
     private int _reserved;
 
     public int MaxConnections { get; } = maxConnections;
@@ -48,28 +59,50 @@ public sealed class PeerRegistry(int maxConnections)
         {
             _peers.Add(peer);
             _perAddress[peer.Address] = _perAddress.GetValueOrDefault(peer.Address) + 1;
+            var key = (peer.Address, peer.Identity);
+            if (!_perConmgr.TryGetValue(key, out var links))
+            {
+                _perConmgr[key] = links = [];
+            }
+
+            links.Add(peer);
         }
 
         Changed?.Invoke();
     }
 
-    /// <summary>Removes <paramref name="peer"/>; returns true when another live peer has the same address.</summary>
-    public bool Remove(ConmgrPeer peer)
+    /// <summary>Removes <paramref name="peer"/>; says whether another conmgr is alive on its address and whether this one reconnected.</summary>
+    public PeerRemoval Remove(ConmgrPeer peer)
     {
         ArgumentNullException.ThrowIfNull(peer);
-        bool sameAddressRemains;
+        PeerRemoval removal;
         lock (_gate)
         {
-            if (_peers.Remove(peer) && --_perAddress[peer.Address] == 0)
+            var key = (peer.Address, peer.Identity);
+            if (_peers.Remove(peer))
             {
-                _perAddress.Remove(peer.Address);
+                if (--_perAddress[peer.Address] == 0)
+                {
+                    _perAddress.Remove(peer.Address);
+                }
+
+                var links = _perConmgr[key];
+                links.Remove(peer);
+                if (links.Count == 0)
+                {
+                    _perConmgr.Remove(key);
+                }
             }
 
-            sameAddressRemains = _perAddress.ContainsKey(peer.Address);
+            var sameConmgr = _perConmgr.GetValueOrDefault(key);
+            var onAddress = _perAddress.GetValueOrDefault(peer.Address);
+            removal = new PeerRemoval(
+                onAddress > (sameConmgr?.Count ?? 0),
+                sameConmgr is { Count: > 0 } ? sameConmgr.Min(p => p.Link.EstablishedAt) : null);
         }
 
         Changed?.Invoke();
-        return sameAddressRemains;
+        return removal;
     }
 
     public IReadOnlyList<ConmgrPeer> Snapshot()

@@ -30,6 +30,13 @@ public sealed class HeartbeatServer(
     /// </summary>
     public bool ShuttingDown { get; set; }
 
+    /// <summary>
+    /// Shortest heartbeat_interval and heartbeat_timeout a Hello may ask for: conmgr.conf's own
+    /// minimum. Anything shorter is refused: a peer must not make the watchdog beat every
+    /// microsecond or declare links dead before a packet can cross a network.
+    /// </summary>
+    public const int MinHeartbeatMs = 10;
+
     public async Task HandleAsync(Socket socket)
     {
         var channel = new HeartbeatChannel(socket);
@@ -96,7 +103,7 @@ public sealed class HeartbeatServer(
         var refusal = frames[0] switch
         {
             HelloFrame { MajorVersion: not HeartbeatCodec.MajorVersion } h => $"unsupported protocol version {h.MajorVersion}.{h.MinorVersion}; this watchdog speaks {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.MinorVersion}",
-            HelloFrame { HeartbeatIntervalMs: <= 0 } or HelloFrame { HeartbeatTimeoutMs: <= 0 } => "heartbeat_interval and heartbeat_timeout must be positive",
+            HelloFrame { HeartbeatIntervalMs: < MinHeartbeatMs } or HelloFrame { HeartbeatTimeoutMs: < MinHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be at least {MinHeartbeatMs} ms",
             HelloFrame => null,
             var other => $"protocol violation: expected a hello frame, got {other.Type}",
         };
@@ -113,7 +120,7 @@ public sealed class HeartbeatServer(
     private async Task RunLinkAsync(HeartbeatChannel channel, IPEndPoint remote, HelloFrame hello, List<HeartbeatFrame> pending)
     {
         var link = new HeartbeatLink(channel, TimeSpan.FromMilliseconds(hello.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(hello.HeartbeatTimeoutMs), time);
-        var peer = new ConmgrPeer(remote, link);
+        var peer = new ConmgrPeer(remote, link, hello.ConmgrId);
         var reason = "link ended by an internal error";
         try
         {
@@ -132,18 +139,22 @@ public sealed class HeartbeatServer(
             log.Error($"heartbeat from conmgr {peer.Describe()}: unexpected error: {ex}");
         }
 
-        var sameAddressRemains = registry.Remove(peer);
+        var removal = registry.Remove(peer);
         log.Log($"heartbeat from conmgr {peer.Describe()} lost: {reason}");
         if (ShuttingDown)
         {
             return;
         }
-        if (sameAddressRemains)
+
+        // Only another conmgr's link spares the address: the same conmgr reconnecting (after a
+        // freeze and thaw, its new link may be accepted before the old one's timeout is handled)
+        // already told its clients that these sessions were lost.
+        if (removal.OtherConmgrAlive)
         {
             log.Log($"not terminating sessions from {peer.Address}: another conmgr heartbeat from that address is alive");
             return;
         }
 
-        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})", checker.BackendPid);
+        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})", checker.BackendPid, removal.ReconnectedAt);
     }
 }

@@ -14,10 +14,17 @@ namespace ConMgr.Watchdog.Terminator;
 /// </summary>
 public sealed class SessionTerminator(InstanceConnection instance, ServerLog log) : IAsyncDisposable
 {
-    /// <summary>Every backend of that address except the watchdog's own two ($2: the attribute checker's).</summary>
-    public const string Query = "select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity where client_addr = $1 and pid <> pg_backend_pid() and pid <> $2";
+    /// <summary>
+    /// Every backend of that address except the watchdog's own two ($2: the attribute checker's)
+    /// and, when the lost conmgr has already reconnected, except those begun since ($3).
+    /// </summary>
+    public const string Query = """
+        select count(*) filter (where pg_terminate_backend(pid)) from pg_stat_activity
+        where client_addr = $1 and pid <> pg_backend_pid() and pid <> $2 and ($3::timestamptz is null or backend_start < $3)
+        """;
 
     private readonly SemaphoreSlim _serial = new(1, 1);
+    private int _disposed;
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog terminator");
 
     /// <summary>Opens the connection ahead of need, so the first termination does not pay for it.</summary>
@@ -39,10 +46,17 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
     }
 
     /// <summary>Terminates the sessions from <paramref name="address"/>; returns how many, or −1 on failure.</summary>
-    public async Task<long> TerminateAsync(IPAddress address, string why, int spare = 0)
+    /// <remarks><paramref name="startedBefore"/>: spare sessions begun at or after this time (null: none spared).</remarks>
+    public async Task<long> TerminateAsync(IPAddress address, string why, int spare = 0, DateTimeOffset? startedBefore = null)
     {
         ArgumentNullException.ThrowIfNull(address);
-        await _serial.WaitAsync();
+        if (!await EnterAsync())
+        {
+            // The watchdog is shutting down: its links end because of it, and nothing is terminated.
+            log.Debug($"not terminating sessions from {address}: the watchdog is shutting down");
+            return -1;
+        }
+
         try
         {
             for (var attempt = 0; attempt < 2; attempt++)
@@ -56,10 +70,11 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
                         {
                             new() { Value = address, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Inet },
                             new() { Value = spare, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer },
+                            new() { Value = startedBefore.HasValue ? startedBefore.Value : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz },
                         },
                     };
                     var count = (long)(await command.ExecuteScalarAsync())!;
-                    log.Log($"terminated {count} session(s) from {address}: {why}");
+                    log.Log($"terminated {count} session(s) from {address}{(startedBefore is { } t ? $" begun before {t:yyyy-MM-dd HH:mm:ss.fff} UTC (the conmgr has reconnected since)" : string.Empty)}: {why}");
                     return count;
                 }
                 catch (Exception ex) when (AttributeChecker.IsInstanceError(ex))
@@ -83,7 +98,38 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
 
     public async ValueTask DisposeAsync()
     {
-        await _connection.DisposeAsync();
-        _serial.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Wait for a termination in progress; requests queued behind it see _disposed and return.
+        await _serial.WaitAsync();
+        try
+        {
+            await _connection.DisposeAsync();
+        }
+        finally
+        {
+            _serial.Release();
+        }
+    }
+
+    /// <summary>Takes the one-at-a-time gate; false once the terminator is disposed (never an ObjectDisposedException).</summary>
+    private async Task<bool> EnterAsync()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        await _serial.WaitAsync();
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            _serial.Release();
+            return false;
+        }
+
+        return true;
     }
 }

@@ -48,6 +48,25 @@ public sealed class ShutdownModeTests
     }
 
     [Fact]
+    public async Task Fast_cuts_short_a_pending_smart_shutdown()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        var (pid, application) = await StartWithOneApplicationAsync(node);
+        using var _ = application;
+        Assert.Equal(0, (await node.CtlAsync("stop", "-m", "smart", "-W")).ExitCode);
+        await Poll.UntilAsync(() => node.Log.Contains("received smart shutdown request", StringComparison.Ordinal), Deadline, "the smart shutdown to begin");
+        Assert.True(Libc.IsAlive(pid), "smart shutdown waits for the application");
+
+        var stop = await node.CtlAsync("stop", "-m", "fast");
+
+        Assert.Equal(0, stop.ExitCode);
+        Assert.False(Libc.IsAlive(pid));
+        Assert.Contains("received fast shutdown request", node.Log, StringComparison.Ordinal);
+        var error = await application.ReadMessageAsync(Deadline);
+        Assert.Equal("57P01", error!.Fields['C']);
+    }
+
+    [Fact]
     public async Task Immediate_exits_at_once_without_a_message()
     {
         await using var node = await ConMgrNode.CreateAsync(Config);

@@ -66,7 +66,7 @@ public sealed class HeartbeatStateTests
     }
 
     [Fact]
-    public async Task Killed_watchdog_is_marked_down_within_the_timeout_and_comes_back()
+    public async Task Killed_watchdog_that_stays_dead_is_marked_down_within_the_timeout_and_comes_back()
     {
         await using var cluster = await ClusterAsync(WatchdogMode.Standalone, standbys: 0);
         var watchdog = await cluster.Primary.StartStandaloneWatchdogAsync();
@@ -74,13 +74,18 @@ public sealed class HeartbeatStateTests
         await node.StartAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up", Deadline, "the link");
 
+        // No Goodbye, the host answers: interrupted at once, still a primary; down when no watchdog came back within the timeout.
         watchdog.Signal(Libc.SIGKILL);
-        var down = await node.WaitInstanceAsync(0, i => i.Heartbeat != "up", Deadline, "conmgr to mark the instance down");
+        var watch = Stopwatch.StartNew();
+        await node.WaitInstanceAsync(0, i => i.Heartbeat == "interrupted" && i.Role == "primary", Deadline, "conmgr to mark the link interrupted");
+        await node.WaitInstanceAsync(0, i => i.Heartbeat == "down", Deadline, "conmgr to mark the instance down");
+        var down = watch.Elapsed;
 
         Assert.True(down <= ConmgrDetectionBound, $"down after {down.TotalMilliseconds:0} ms");
+        Assert.True(down >= HeartbeatTimeout - Interval - TimeSpan.FromMilliseconds(100), $"down after only {down.TotalMilliseconds:0} ms: the watchdog was given no time to come back");
         var row = (await node.StatusAsync()).Instances[0];
         Assert.Equal("unknown", row.Role);
-        Assert.NotNull(row.LastError);
+        Assert.Contains("no watchdog answered within heartbeat_timeout", row.LastError, StringComparison.Ordinal);
 
         await cluster.Primary.StartStandaloneWatchdogAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "primary", Deadline, "the link to come back");

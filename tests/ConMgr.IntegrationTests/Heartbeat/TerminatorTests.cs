@@ -68,4 +68,45 @@ public sealed class TerminatorTests
         Assert.Equal(0, (await second.CtlAsync("stop")).ExitCode);
         await Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(SessionsFromLoopback) == 0, Deadline, "the sessions to be terminated after a normal stop");
     }
+
+    /// <summary>
+    /// A freeze of the server host leaves conmgr's reconnection waiting in the listen backlog; after
+    /// the thaw the watchdog may accept it before it handles the old link's end. That same conmgr
+    /// already told its clients the sessions were lost, so they must go, every time.
+    /// </summary>
+    [Fact]
+    public async Task After_a_freeze_and_thaw_of_the_server_the_sessions_of_the_conmgr_host_are_terminated_every_time()
+    {
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster));
+        await node.StartAsync();
+        for (var round = 1; round <= 3; round++)
+        {
+            await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "primary", Deadline, $"round {round}: the link");
+            await using var session = new NpgsqlConnection(cluster.Primary.TcpConnectionString());
+            await session.OpenAsync();
+
+            cluster.Primary.Freeze();
+            try
+            {
+                await node.WaitInstanceAsync(0, i => i.Heartbeat == "down", Deadline, $"round {round}: conmgr to declare the frozen instance lost");
+
+                // conmgr's next attempt connects (the frozen host's kernel accepts into the backlog) and waits for a Welcome.
+                await node.WaitInstanceAsync(0, i => i.Heartbeat == "connecting", Deadline, $"round {round}: a reconnection attempt");
+            }
+            finally
+            {
+                cluster.Primary.Thaw();
+            }
+
+            await Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(SessionsFromLoopback) == 0, Deadline, $"round {round}: the lost link's sessions to be terminated after the thaw");
+            await Assert.ThrowsAnyAsync<Exception>(async () =>
+            {
+                await using var command = new NpgsqlCommand("select 1", session);
+                await command.ExecuteScalarAsync();
+            });
+        }
+
+        Assert.DoesNotContain("another conmgr heartbeat from that address is alive", await File.ReadAllTextAsync(cluster.Primary.LogFile), StringComparison.Ordinal);
+    }
 }

@@ -49,23 +49,23 @@ public sealed class WatchdogViewAndLauncherTests
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up", Deadline, "the link through the launched watchdog");
-        var watchdog = WatchdogPid(primary);
+        var watchdog = primary.WatchdogPid;
         Assert.NotNull(watchdog);
 
         // Killed: the launcher starts a new one.
         Libc.Kill(watchdog.Value, Libc.SIGKILL);
-        await Poll.UntilAsync(() => WatchdogPid(primary) is { } pid && pid != watchdog, Deadline, "the launcher to restart cm_watchdog");
+        await Poll.UntilAsync(() => primary.WatchdogPid is { } pid && pid != watchdog, Deadline, "the launcher to restart cm_watchdog");
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up", Deadline, "the link to come back");
 
         // pg_ctl stop stops it; pg_ctl start starts it.
         await primary.StopAsync();
-        Assert.Null(WatchdogPid(primary));
+        Assert.Null(primary.WatchdogPid);
         await node.WaitInstanceAsync(0, i => i.Heartbeat != "up", Deadline, "the link to go down with the instance");
         await primary.StartAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "primary", Deadline, "the link to come back with the instance");
         Assert.Equal(2, await primary.ScalarAsync<long>("select count(*) from pg_stat_activity where application_name like 'cm_watchdog%'"));
         Assert.Single(ProcessTree.Of(primary.PostmasterPid!.Value), pid => CommandLine(pid).Contains("watchdog launcher", StringComparison.Ordinal));
-        Assert.Contains(WatchdogPid(primary)!.Value, ProcessTree.Of(primary.PostmasterPid!.Value));
+        Assert.Contains(primary.WatchdogPid!.Value, ProcessTree.Of(primary.PostmasterPid!.Value));
     }
 
     private static string CommandLine(int pid)
@@ -78,31 +78,5 @@ public sealed class WatchdogViewAndLauncherTests
         {
             return string.Empty;
         }
-    }
-
-    /// <summary>The cm_watchdog whose command line names this data directory, if one runs.</summary>
-    private static int? WatchdogPid(PgInstance instance)
-    {
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
-            {
-                continue;
-            }
-
-            try
-            {
-                var cmdline = File.ReadAllText(Path.Combine(dir, "cmdline")).Split('\0');
-                if (cmdline.Length >= 3 && cmdline[0].EndsWith("cm_watchdog", StringComparison.Ordinal) && cmdline[2] == instance.DataDirectory && Libc.IsAlive(pid))
-                {
-                    return pid;
-                }
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        return null;
     }
 }

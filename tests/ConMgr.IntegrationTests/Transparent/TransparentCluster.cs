@@ -25,13 +25,14 @@ public sealed class TransparentCluster : IAsyncDisposable
     /// <summary>"127.0.0.1:port" of conmgr, for a Host list.</summary>
     public string ConMgrHost => $"127.0.0.1:{Node.Port.ToString(CultureInfo.InvariantCulture)}";
 
-    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "")
+    /// <remarks>conmgr.conf refuses a parameter set twice: <paramref name="heartbeatTimeout"/> and <paramref name="logMinMessages"/> replace the defaults here.</remarks>
+    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "", int checkAttrIntervalMs = CheckAttrIntervalMs, string heartbeatTimeout = "1s", string logMinMessages = "log")
     {
-        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = checkAttrIntervalMs });
         try
         {
             var node = await ConMgrNode.CreateAsync(
-                "heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nheartbeat_connect_interval = 200ms\nheartbeat_connect_timeout = 2s\nlog_min_messages = log\n"
+                $"heartbeat_interval = 200ms\nheartbeat_timeout = {heartbeatTimeout}\nheartbeat_connect_interval = 200ms\nheartbeat_connect_timeout = 2s\nlog_min_messages = {logMinMessages}\n"
                 + extraConmgrLines + ConMgrNode.InstanceLines(cluster));
             await node.StartAsync();
             for (var i = 0; i < cluster.Instances.Count; i++)

@@ -11,7 +11,7 @@ public sealed class HeartbeatCodecTests
 
     public static TheoryData<HeartbeatFrame> Frames => new()
     {
-        new HelloFrame(1, 0, 200, 1000),
+        new HelloFrame(1, 1, 200, 1000, 0x1122334455667788),
         new WelcomeFrame(1, 0),
         new BeatFrame(123456789, 987654321, 42),
         new AttributesFrame(Standby),
@@ -24,11 +24,20 @@ public sealed class HeartbeatCodecTests
     [Fact]
     public void Hello_is_encoded_byte_for_byte()
     {
-        var bytes = HeartbeatCodec.ToArray(new HelloFrame(1, 0, 200, 1000));
+        var bytes = HeartbeatCodec.ToArray(new HelloFrame(1, 1, 200, 1000, 0x0102030405060708));
 
         Assert.Equal(
-            new byte[] { (byte)'H', 0, 0, 0, 20, 0x43, 0x4D, 0x48, 0x42, 0, 1, 0, 0, 0, 0, 0, 200, 0, 0, 0x03, 0xE8 },
+            new byte[] { (byte)'H', 0, 0, 0, 28, 0x43, 0x4D, 0x48, 0x42, 0, 1, 0, 1, 0, 0, 0, 200, 0, 0, 0x03, 0xE8, 1, 2, 3, 4, 5, 6, 7, 8 },
             bytes);
+    }
+
+    [Fact]
+    public void A_protocol_1_0_hello_without_conmgr_id_still_decodes()
+    {
+        byte[] bytes = [(byte)'H', 0, 0, 0, 20, 0x43, 0x4D, 0x48, 0x42, 0, 1, 0, 0, 0, 0, 0, 200, 0, 0, 0x03, 0xE8];
+
+        Assert.Equal(DecodeStatus.Complete, HeartbeatCodec.TryDecode(new ReadOnlySequence<byte>(bytes), out var frame, out _, out _));
+        Assert.Equal(new HelloFrame(1, 0, 200, 1000, 0), frame);
     }
 
     [Fact]
@@ -107,6 +116,7 @@ public sealed class HeartbeatCodecTests
         { [(byte)'B', 0, 0, 0, 3], "invalid frame length 3" },
         { [(byte)'B', 0, 0, 0, 8, 1, 2, 3, 4], "invalid payload length 4 for Beat frame" },
         { [(byte)'H', 0, 0, 0, 20, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 200, 0, 0, 3, 232], "bad magic in hello frame" },
+        { [(byte)'H', 0, 0, 0, 24, 0x43, 0x4D, 0x48, 0x42, 0, 1, 0, 1, 0, 0, 0, 200, 0, 0, 3, 232, 0, 0, 0, 0], "invalid payload length 20 for Hello frame" },
         { [(byte)'W', 0, 0, 0, 4], "invalid payload length 0 for Welcome frame" },
     };
 
