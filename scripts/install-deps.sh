@@ -13,6 +13,9 @@ need runuser util-linux
 need setsid util-linux
 need ip iproute2
 need iptables iptables
+# Native AOT (conmgr, cm_ctl, cm_watchdog) links with gcc against zlib.
+need gcc gcc
+[ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -147,6 +147,7 @@ public static class Program
             context.Cancel = true;
             checker.CheckNow();
         });
+        using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(log, time);
         using var pidFile = instance.DataDirectory is { } data ? NotifierPidFile.Create(data, log) : null;
         var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
         ListenerGroup listener;

@@ -35,9 +35,6 @@ public static class StartCommand
             UseShellExecute = false,
             ArgumentList = { "-c", $"exec setsid \"$0\" -D \"$1\" < /dev/null{redirect}", conmgr, directory.Path, options.LogFile ?? string.Empty },
         };
-        // Socket completions run on .NET's epoll thread instead of hopping to the thread pool: conmgr's
-        // handlers never block, and each hop saved is latency saved on every connection (docs/benchmarks.md).
-        start.Environment["DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"] = "1";
         int pid;
         using (var process = Process.Start(start))
         {

@@ -79,6 +79,7 @@ public sealed class ConMgrServer : IDisposable
             RequestShutdown,
             Reload);
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
+        using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(_log, _time);
         _listener.Start();
         _control.Start();
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));

@@ -124,6 +124,25 @@ public sealed class ShutdownModeTests
         Assert.False(Libc.IsAlive(pid));
     }
 
+    /// <summary>As systemd (Type=simple) or a shell would run it: in the foreground, no cm_ctl, log on stderr.</summary>
+    [Fact]
+    public async Task Conmgr_started_directly_serves_reports_and_stops_as_under_cm_ctl()
+    {
+        await using var node = await ConMgrNode.CreateAsync(Config);
+        await using var conmgr = BackgroundProcess.Start(RepoPaths.Executable("conmgr"), ["-D", node.Directory], node.RunAs, node.LogFile);
+        await node.WaitReadyAsync();
+        Assert.Equal(conmgr.Pid, node.Pid);
+        using var application = await PgWire.ConnectAsync("127.0.0.1", node.Port);
+        await Poll.UntilAsync(async () => (await node.StatusAsync()).Applications.Count == 1, Deadline, "conmgr to register the application");
+
+        Libc.Kill(conmgr.Pid, Libc.SIGINT);
+
+        Assert.Equal("57P01", (await application.ReadMessageAsync(Deadline))!.Fields['C']);
+        await Poll.UntilAsync(() => conmgr.HasExited, Deadline, "conmgr to exit");
+        Assert.Contains("conmgr is shut down", node.Log, StringComparison.Ordinal);
+        Assert.Equal(3, (await node.CtlAsync("status")).ExitCode);
+    }
+
     /// <summary>Starts conmgr and connects one application to its port; returns once conmgr lists the application.</summary>
     private static async Task<(int Pid, PgWire Application)> StartWithOneApplicationAsync(ConMgrNode node)
     {

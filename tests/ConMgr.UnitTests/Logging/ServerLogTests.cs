@@ -25,6 +25,7 @@ public sealed class ServerLogTests
             log.Write(level, "m");
         }
 
+        log.Flush();
         Assert.Equal(expected, string.Join(' ', sink.Records.Select(r => r.LevelName)));
     }
 
@@ -38,10 +39,69 @@ public sealed class ServerLogTests
         log.Log("conmgr is ready");
         log.Warning("filtered out");
         log.Fatal("bye");
+        log.Flush();
 
         Assert.Equal(
             $"2026-11-23 03:20:01.234 UTC [{Environment.ProcessId}] LOG:  conmgr is ready\n2026-11-23 03:20:01.234 UTC [{Environment.ProcessId}] FATAL:  bye\n",
             writer.ToString().Replace("\r\n", "\n", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_full_queue_drops_lines_and_says_how_many()
+    {
+        using var sink = new GatedSink();
+        using var log = new ServerLog(MessageLevel.Log, [sink]);
+        log.Log("first");
+        Assert.True(sink.Entered.Wait(TimeSpan.FromSeconds(10)), "the writer took the first line");
+
+        for (var i = 0; i < ServerLog.Capacity + 5; i++)
+        {
+            log.Log("queued");
+        }
+
+        sink.Gate.Set();
+        log.Flush();
+
+        Assert.Equal(1 + ServerLog.Capacity + 1, sink.Records.Count);
+        Assert.Equal("5 log line(s) dropped: more than 10000 were waiting to be written", sink.Records[1].Message);
+        Assert.Equal("WARNING", sink.Records[1].LevelName);
+    }
+
+    [Fact]
+    public void Dispose_writes_what_is_queued()
+    {
+        var sink = new ListSink();
+        var log = new ServerLog(MessageLevel.Log, [sink]);
+        for (var i = 0; i < 1000; i++)
+        {
+            log.Log("line");
+        }
+
+        log.Dispose();
+
+        Assert.Equal(1000, sink.Records.Count);
+    }
+
+    private sealed class GatedSink : ILogSink
+    {
+        public ManualResetEventSlim Entered { get; } = new();
+
+        public ManualResetEventSlim Gate { get; } = new();
+
+        public List<LogRecord> Records { get; } = [];
+
+        public void Write(in LogRecord record)
+        {
+            Entered.Set();
+            Gate.Wait();
+            Records.Add(record);
+        }
+
+        public void Dispose()
+        {
+            Entered.Dispose();
+            Gate.Dispose();
+        }
     }
 
     private sealed class ListSink : ILogSink
