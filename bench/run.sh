@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # bench/run.sh: builds everything and runs the benchmarks recorded in docs/benchmarks.md (needs root: namespaces).
-# Usage: bench/run.sh detection|scale [options]   (see: out/bench/cm_bench)
+# Usage: bench/run.sh detection|scale|connect|failover|fuzz|memory [options]   (see: out/bench/cm_bench)
+# For memory, a JIT build of conmgr (the build before Native AOT) is published to out/bench-jit and measured beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./build.sh >/dev/null
 dotnet publish bench/ConMgr.Bench -c Release -nologo -v quiet -o out/bench >/dev/null
+if [ "${1:-}" = memory ]; then
+  dotnet publish src/ConMgr.Daemon -c Release -nologo -v quiet -p:PublishAot=false -o out/bench-jit >/dev/null
+  chmod -R a+rX out/bench-jit
+  exec out/bench/cm_bench "$@" --jit-bin "$(pwd)/out/bench-jit"
+fi
 exec out/bench/cm_bench "$@"

@@ -28,13 +28,17 @@ public static class Program
                 return 0;
             case ["failover-round", ..]:
                 return await FailoverBenchmark.RoundAsync(args);
+            case ["memory", ..]:
+                var jit = Array.IndexOf(args, "--jit-bin") is var j and >= 0 && j + 1 < args.Length ? args[j + 1] : null;
+                await MemoryBenchmark.RunAsync(Option(args, "--connections", 50_000), Option(args, "--concurrency", 500), jit);
+                return 0;
             case ["fuzz", ..]:
                 return await FuzzBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 300)), Option(args, "--seed", Environment.TickCount));
             case ["connect", ..]:
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]");
+                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]");
                 return 1;
         }
     }
