@@ -33,14 +33,17 @@ public static class ScaleBenchmark
             var links = await ConnectAsync(cluster.Primary.WatchdogPort, peers);
             var clientManaged = (GC.GetTotalMemory(forceFullCollection: true) - managedBefore) / (double)peers;
             await Task.Delay(settle);
-            var cpuBefore = CpuSeconds(watchdog.Pid);
+            var userBefore = UserSeconds(watchdog.Pid);
+            var systemBefore = SystemSeconds(watchdog.Pid);
             await Task.Delay(window);
-            var cpu = (CpuSeconds(watchdog.Pid) - cpuBefore) / window.TotalSeconds;
+            var user = (UserSeconds(watchdog.Pid) - userBefore) / window.TotalSeconds;
+            var system = (SystemSeconds(watchdog.Pid) - systemBefore) / window.TotalSeconds;
+            var cpu = user + system;
             var rss = RssBytes(watchdog.Pid);
             var alive = links.Count(l => !l.Run.IsCompleted);
             Console.WriteLine(string.Create(
                 CultureInfo.InvariantCulture,
-                $"scale: {peers,6} peers at 1 s: watchdog CPU {cpu * 100:0.0}% of one core ({cpu * 1e6 / peers:0.0} µs per peer-second), RSS idle {idleRss / 1048576.0:0.0} MiB -> {rss / 1048576.0:0.0} MiB = {(double)(rss - idleRss) / peers:0} bytes per peer; {alive} links alive; the peers' side (this process) holds {clientManaged:0} managed bytes per link"));
+                $"scale: {peers,6} peers at 1 s: watchdog CPU {cpu * 100:0.0}% of one core ({cpu * 1e6 / peers:0.0} µs per peer-second: user {user * 1e6 / peers:0.0}, system {system * 1e6 / peers:0.0}), RSS idle {idleRss / 1048576.0:0.0} MiB -> {rss / 1048576.0:0.0} MiB = {(double)(rss - idleRss) / peers:0} bytes per peer; {alive} links alive; the peers' side (this process) holds {clientManaged:0} managed bytes per link"));
             foreach (var l in links)
             {
                 l.Link.Dispose();
@@ -77,10 +80,18 @@ public static class ScaleBenchmark
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
-    private static double CpuSeconds(int pid)
+    private static double CpuSeconds(int pid) => UserSeconds(pid) + SystemSeconds(pid);
+
+    /// <summary>utime: the watchdog's own code.</summary>
+    private static double UserSeconds(int pid) => StatField(pid, 11) / 100.0;
+
+    /// <summary>stime: syscalls, and on loopback the kernel's TCP work for the peers' side of each packet it sends.</summary>
+    private static double SystemSeconds(int pid) => StatField(pid, 12) / 100.0;
+
+    private static long StatField(int pid, int index)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        return long.Parse(fields[index], CultureInfo.InvariantCulture);
     }
 }

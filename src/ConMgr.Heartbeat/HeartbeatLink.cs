@@ -239,10 +239,5 @@ public sealed class HeartbeatLink : IDisposable
         Send(new BeatFrame(Math.Max(1, Microseconds(now)), echo, delay));
     }
 
-    /// <summary>Exact integer conversion: a double loses microseconds on large timestamps, and timestamp × 10⁶ overflows.</summary>
-    private long Microseconds(long timestamp)
-    {
-        var frequency = _time.TimestampFrequency;
-        return (timestamp / frequency * 1_000_000) + (timestamp % frequency * 1_000_000 / frequency);
-    }
+    private long Microseconds(long timestamp) => ConMgr.Heartbeat.Microseconds.FromTimestamp(timestamp, _time.TimestampFrequency);
 }

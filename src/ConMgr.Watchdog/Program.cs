@@ -138,7 +138,6 @@ public static class Program
             statusFile.Write();
         }
 
-        checker.Changed += registry.Broadcast;
 
         // The promotion notifier (a background worker of the watchdog library started when
         // recovery ends) finds us through this file and sends SIGUSR1: check at once.
@@ -149,7 +148,8 @@ public static class Program
         });
         using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(log, time);
         using var pidFile = instance.DataDirectory is { } data ? NotifierPidFile.Create(data, log) : null;
-        var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
+        using var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
+        checker.Changed += server.Broadcast;
         ListenerGroup listener;
         try
         {
@@ -179,16 +179,7 @@ public static class Program
         // up to heartbeat_timeout while it reconnects, and no healthy session fails.
         var instanceGoing = instance.IsStopping() ?? !checker.Current.Available;
         log.Log(instanceGoing ? "cm_watchdog shutting down with its instance" : "cm_watchdog shutting down; the instance keeps running, so conmgr peers are not told it is gone");
-        server.ShuttingDown = true;
-        foreach (var peer in registry.Snapshot())
-        {
-            if (instanceGoing)
-            {
-                peer.Link.Send(new GoodbyeFrame("instance shutting down"));
-            }
-
-            peer.Link.End("watchdog shutting down");
-        }
+        await server.StopAsync(instanceGoing ? "instance shutting down" : null);
 
         return 0;
     }

@@ -98,6 +98,39 @@ public static class HeartbeatCodec
         return DecodeStatus.Complete;
     }
 
+    /// <summary>Bytes of a whole Beat frame, header included.</summary>
+    public const int BeatLength = HeaderLength + 24;
+
+    /// <summary>
+    /// The allocation-free path for the one frame that arrives every interval on every link: when
+    /// <paramref name="buffer"/> starts with a whole, well-formed Beat, gives its <c>sent</c> field
+    /// and returns true (the frame is <see cref="BeatLength"/> bytes). Anything else, including a
+    /// Beat with a wrong length word, returns false and is left to <see cref="TryDecode"/>, which
+    /// judges it.
+    /// </summary>
+    public static bool TryReadBeat(ReadOnlySpan<byte> buffer, out long sentUs)
+    {
+        if (buffer.Length >= BeatLength && buffer[0] == (byte)HeartbeatFrameType.Beat && BinaryPrimitives.ReadInt32BigEndian(buffer[1..]) == BeatLength - 1)
+        {
+            sentUs = BinaryPrimitives.ReadInt64BigEndian(buffer[HeaderLength..]);
+            return true;
+        }
+
+        sentUs = 0;
+        return false;
+    }
+
+    /// <summary>Encodes a Beat without allocating a frame object; returns <see cref="BeatLength"/>.</summary>
+    public static int WriteBeat(Span<byte> destination, long sentUs, long echoUs, long echoDelayUs)
+    {
+        destination[0] = (byte)HeartbeatFrameType.Beat;
+        BinaryPrimitives.WriteInt32BigEndian(destination[1..], BeatLength - 1);
+        BinaryPrimitives.WriteInt64BigEndian(destination[HeaderLength..], sentUs);
+        BinaryPrimitives.WriteInt64BigEndian(destination[(HeaderLength + 8)..], echoUs);
+        BinaryPrimitives.WriteInt64BigEndian(destination[(HeaderLength + 16)..], echoDelayUs);
+        return BeatLength;
+    }
+
     internal static int TextLength(string text) => Encoding.UTF8.GetByteCount(Truncate(text));
 
     internal static void WriteText(Span<byte> destination, string text) => Encoding.UTF8.GetBytes(Truncate(text), destination);

@@ -1,11 +1,10 @@
 // ConmgrPeer.cs: one connected conmgr as the watchdog sees it.
 using System.Net;
-using ConMgr.Heartbeat;
 
 namespace ConMgr.Watchdog.Peers;
 
 /// <summary>A conmgr with a live heartbeat link. Its address is what the terminator matches client_addr against.</summary>
-public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link, long conmgrId = 0)
+public sealed class ConmgrPeer(IPEndPoint remote, TimeSpan interval, TimeSpan timeout, DateTimeOffset establishedAt, long conmgrId = 0)
 {
     /// <summary>The conmgr's IP address (IPv4-mapped IPv6 unwrapped, as pg_stat_activity shows it).</summary>
     public IPAddress Address { get; } = remote.Address.IsIPv4MappedToIPv6 ? remote.Address.MapToIPv4() : remote.Address;
@@ -13,7 +12,12 @@ public sealed class ConmgrPeer(IPEndPoint remote, HeartbeatLink link, long conmg
     /// <summary>The conmgr's ephemeral port on this connection (pgx_stat_watchdog.conmgr_port).</summary>
     public int Port { get; } = remote.Port;
 
-    public HeartbeatLink Link { get; } = link;
+    /// <summary>heartbeat_interval and heartbeat_timeout from its Hello.</summary>
+    public TimeSpan Interval { get; } = interval;
+
+    public TimeSpan Timeout { get; } = timeout;
+
+    public DateTimeOffset EstablishedAt { get; } = establishedAt;
 
     /// <summary>
     /// Which conmgr process this is: equal for the links of one conmgr (a reconnect), different

@@ -1,6 +1,5 @@
 // PeerRegistry.cs: the connected conmgrs: the max_heartbeat_connections limit, attribute broadcast, who shares an address.
 using System.Net;
-using ConMgr.Protocol.Heartbeat;
 
 namespace ConMgr.Watchdog.Peers;
 
@@ -98,7 +97,7 @@ public sealed class PeerRegistry(int maxConnections)
             var onAddress = _perAddress.GetValueOrDefault(peer.Address);
             removal = new PeerRemoval(
                 onAddress > (sameConmgr?.Count ?? 0),
-                sameConmgr is { Count: > 0 } ? sameConmgr.Min(p => p.Link.EstablishedAt) : null);
+                sameConmgr is { Count: > 0 } ? sameConmgr.Min(p => p.EstablishedAt) : null);
         }
 
         Changed?.Invoke();
@@ -110,16 +109,6 @@ public sealed class PeerRegistry(int maxConnections)
         lock (_gate)
         {
             return [.. _peers];
-        }
-    }
-
-    /// <summary>Pushes <paramref name="attributes"/> to every peer at once.</summary>
-    public void Broadcast(InstanceAttributes attributes)
-    {
-        var frame = new AttributesFrame(attributes);
-        foreach (var peer in Snapshot())
-        {
-            peer.Link.Send(frame);
         }
     }
 }

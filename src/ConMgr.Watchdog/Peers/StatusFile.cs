@@ -49,8 +49,8 @@ public sealed class StatusFile : IDisposable
         {
             text.Append(peer.Address).Append('\t')
                 .Append(peer.Port.ToString(CultureInfo.InvariantCulture)).Append('\t')
-                .Append(((long)peer.Link.Interval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)).Append('\t')
-                .Append(((long)peer.Link.Timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)).Append('\n');
+                .Append(((long)peer.Interval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)).Append('\t')
+                .Append(((long)peer.Timeout.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
         try

@@ -1,4 +1,4 @@
-// HeartbeatServer.cs: accepts conmgr connections, runs the handshake, and runs each link until it ends.
+// HeartbeatServer.cs: the watchdog's rules for conmgr connections: admission, Hello, registration, and what a lost link costs.
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Heartbeat;
@@ -14,22 +14,11 @@ namespace ConMgr.Watchdog.Server;
 /// The watchdog end of the heartbeat protocol (docs/protocol.md). A connection must send a valid
 /// Hello within <c>watchdog.hello_timeout</c>; beyond <c>max_heartbeat_connections</c> it gets a
 /// Refusal. When a link ends, for whatever reason, the terminator kills the sessions of that
-/// conmgr's address unless another live conmgr shares it.
+/// conmgr's address unless another live conmgr shares it. The connections themselves run in the
+/// <see cref="LinkReactor"/>; this class decides, the reactor does.
 /// </summary>
-public sealed class HeartbeatServer(
-    PeerRegistry registry,
-    AttributeChecker checker,
-    SessionTerminator terminator,
-    TimeSpan helloTimeout,
-    ServerLog log,
-    TimeProvider time)
+public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 {
-    /// <summary>
-    /// Set when the watchdog itself stops: links then end because of us, not because a conmgr
-    /// died, and its sessions are left alone (a watchdog restart must not cut every application).
-    /// </summary>
-    public bool ShuttingDown { get; set; }
-
     /// <summary>
     /// Shortest heartbeat_interval and heartbeat_timeout a Hello may ask for: conmgr.conf's own
     /// minimum. Anything shorter is refused: a peer must not make the watchdog beat every
@@ -37,110 +26,107 @@ public sealed class HeartbeatServer(
     /// </summary>
     public const int MinHeartbeatMs = 10;
 
-    public async Task HandleAsync(Socket socket)
+    private readonly PeerRegistry _registry;
+    private readonly AttributeChecker _checker;
+    private readonly SessionTerminator _terminator;
+    private readonly ServerLog _log;
+    private readonly TimeProvider _time;
+    private readonly LinkReactor _reactor;
+
+    public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time)
     {
-        var channel = new HeartbeatChannel(socket);
-        var remote = channel.Remote ?? new IPEndPoint(IPAddress.None, 0);
-        if (!registry.TryReserve())
+        _registry = registry;
+        _checker = checker;
+        _terminator = terminator;
+        _log = log;
+        _time = time;
+        _reactor = new LinkReactor(this, helloTimeout, time) { LogLine = log.Log };
+    }
+
+    /// <summary>
+    /// Set when the watchdog itself stops: links then end because of us, not because a conmgr
+    /// died, and its sessions are left alone (a watchdog restart must not cut every application).
+    /// </summary>
+    public bool ShuttingDown { get; set; }
+
+    /// <summary>Admits an accepted connection and hands it to the reactor.</summary>
+    public Task HandleAsync(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        using (socket)
         {
-            log.Log($"too many heartbeat connections (max_heartbeat_connections = {registry.MaxConnections}): refusing conmgr {remote}");
-            channel.TrySend(new RefusalFrame($"too many heartbeat connections (max_heartbeat_connections = {registry.MaxConnections})"));
-            channel.Dispose();
+            var remote = socket.RemoteEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
+            if (!_registry.TryReserve())
+            {
+                _log.Log($"too many heartbeat connections (max_heartbeat_connections = {_registry.MaxConnections}): refusing conmgr {remote}");
+                var refusal = HeartbeatCodec.ToArray(new RefusalFrame($"too many heartbeat connections (max_heartbeat_connections = {_registry.MaxConnections})"));
+                socket.Blocking = false;
+                socket.Send(refusal, SocketFlags.None, out _);
+                return Task.CompletedTask;
+            }
+
+            // The reactor gets its own descriptor for the socket; this Socket never did an async
+            // operation, so .NET never registered it with its own epoll, and closing it here
+            // leaves the reactor's descriptor the only one.
+            int fd;
+            try
+            {
+                fd = Epoll.Duplicate(socket.Handle);
+            }
+            catch (IOException ex)
+            {
+                _registry.Release();
+                _log.Error($"could not take over the connection from {remote}: {ex.Message}");
+                return Task.CompletedTask;
+            }
+
+            _reactor.Add(fd, remote);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Sends the instance's new attributes to every conmgr at once.</summary>
+    public void Broadcast(InstanceAttributes attributes) => _reactor.Broadcast(attributes);
+
+    /// <summary>Closes every link (saying <paramref name="goodbye"/> first, when given) and waits until they are closed.</summary>
+    public Task StopAsync(string? goodbye)
+    {
+        ShuttingDown = true;
+        return _reactor.StopAsync(goodbye);
+    }
+
+    public void Dispose() => _reactor.Dispose();
+
+    string? IReactorPolicy.Judge(HelloFrame hello) => hello switch
+    {
+        { MajorVersion: not HeartbeatCodec.MajorVersion } => $"unsupported protocol version {hello.MajorVersion}.{hello.MinorVersion}; this watchdog speaks {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.MinorVersion}",
+        { HeartbeatIntervalMs: < MinHeartbeatMs } or { HeartbeatTimeoutMs: < MinHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be at least {MinHeartbeatMs} ms",
+        _ => null,
+    };
+
+    InstanceAttributes IReactorPolicy.Established(ReactorPeer peer, HelloFrame hello)
+    {
+        var interval = TimeSpan.FromMilliseconds(hello.HeartbeatIntervalMs);
+        var timeout = TimeSpan.FromMilliseconds(hello.HeartbeatTimeoutMs);
+        var registered = new ConmgrPeer(peer.Remote, interval, timeout, _time.GetUtcNow(), hello.ConmgrId);
+        peer.Registered = registered;
+        _registry.Add(registered);
+        _log.Log($"heartbeat from conmgr {registered.Describe()} established (interval {HeartbeatLink.Format(interval)}, timeout {HeartbeatLink.Format(timeout)})");
+        return _checker.Current;
+    }
+
+    void IReactorPolicy.Closed(ReactorPeer peer, string? reason)
+    {
+        // Free the slot first: a peer that sees the close may count on it.
+        _registry.Release();
+        if (peer.Registered is not { } registered || reason is null)
+        {
             return;
         }
 
-        var reserved = true;
-        try
-        {
-            var (hello, pending) = await ReadHelloAsync(channel, remote);
-            if (hello is null)
-            {
-                // Free the slot before the close: a peer that sees the close may count on it.
-                registry.Release();
-                reserved = false;
-                channel.Dispose();
-                return;
-            }
-
-            await RunLinkAsync(channel, remote, hello, pending);
-        }
-        finally
-        {
-            if (reserved)
-            {
-                registry.Release();
-            }
-        }
-    }
-
-    private async Task<(HelloFrame? Hello, List<HeartbeatFrame> Pending)> ReadHelloAsync(HeartbeatChannel channel, IPEndPoint remote)
-    {
-        var frames = new List<HeartbeatFrame>();
-        using var deadline = new CancellationTokenSource(helloTimeout, time);
-        try
-        {
-            while (frames.Count == 0)
-            {
-                if (!await channel.ReceiveAsync(frames.Add, deadline.Token))
-                {
-                    log.Debug($"connection from {remote} closed before its hello");
-                    return (null, frames);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-            log.Log($"no hello from {remote} within {HeartbeatLink.Format(helloTimeout)}: closing");
-            return (null, frames);
-        }
-        catch (Exception ex) when (ex is HeartbeatProtocolException or SocketException)
-        {
-            log.Log($"invalid hello from {remote}: {ex.Message}");
-            channel.TrySend(new RefusalFrame($"protocol violation: {ex.Message}"));
-            return (null, frames);
-        }
-
-        var refusal = frames[0] switch
-        {
-            HelloFrame { MajorVersion: not HeartbeatCodec.MajorVersion } h => $"unsupported protocol version {h.MajorVersion}.{h.MinorVersion}; this watchdog speaks {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.MinorVersion}",
-            HelloFrame { HeartbeatIntervalMs: < MinHeartbeatMs } or HelloFrame { HeartbeatTimeoutMs: < MinHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be at least {MinHeartbeatMs} ms",
-            HelloFrame => null,
-            var other => $"protocol violation: expected a hello frame, got {other.Type}",
-        };
-        if (refusal is not null)
-        {
-            log.Log($"refusing conmgr {remote}: {refusal}");
-            channel.TrySend(new RefusalFrame(refusal));
-            return (null, frames);
-        }
-
-        return ((HelloFrame)frames[0], frames.Skip(1).ToList());
-    }
-
-    private async Task RunLinkAsync(HeartbeatChannel channel, IPEndPoint remote, HelloFrame hello, List<HeartbeatFrame> pending)
-    {
-        var link = new HeartbeatLink(channel, TimeSpan.FromMilliseconds(hello.HeartbeatIntervalMs), TimeSpan.FromMilliseconds(hello.HeartbeatTimeoutMs), time);
-        var peer = new ConmgrPeer(remote, link, hello.ConmgrId);
-        var reason = "link ended by an internal error";
-        try
-        {
-            using (link)
-            {
-                link.Send(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion));
-                registry.Add(peer);
-                link.Send(new AttributesFrame(checker.Current));
-                log.Log($"heartbeat from conmgr {peer.Describe()} established (interval {HeartbeatLink.Format(link.Interval)}, timeout {HeartbeatLink.Format(link.Timeout)})");
-                reason = await link.RunAsync(frame => log.Debug($"ignoring unexpected {frame.Type} frame from conmgr {peer.Describe()}"), pending);
-            }
-        }
-        catch (Exception ex)
-        {
-            // Whatever went wrong, the peer must leave the registry and its host's sessions be dealt with below.
-            log.Error($"heartbeat from conmgr {peer.Describe()}: unexpected error: {ex}");
-        }
-
-        var removal = registry.Remove(peer);
-        log.Log($"heartbeat from conmgr {peer.Describe()} lost: {reason}");
+        var removal = _registry.Remove(registered);
+        _log.Log($"heartbeat from conmgr {registered.Describe()} lost: {reason}");
         if (ShuttingDown)
         {
             return;
@@ -151,10 +137,21 @@ public sealed class HeartbeatServer(
         // already told its clients that these sessions were lost.
         if (removal.OtherConmgrAlive)
         {
-            log.Log($"not terminating sessions from {peer.Address}: another conmgr heartbeat from that address is alive");
+            _log.Log($"not terminating sessions from {registered.Address}: another conmgr heartbeat from that address is alive");
             return;
         }
 
-        await terminator.TerminateAsync(peer.Address, $"heartbeat of conmgr {peer.Describe()} lost ({reason})", checker.BackendPid, removal.ReconnectedAt);
+        // Off the reactor thread: a termination is a SQL round trip.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await _terminator.TerminateAsync(registered.Address, $"heartbeat of conmgr {registered.Describe()} lost ({reason})", _checker.BackendPid, removal.ReconnectedAt);
+            }
+            catch (Exception ex)
+            {
+                _log.Error($"BUG: terminating the sessions of {registered.Address}: {ex}");
+            }
+        });
     }
 }

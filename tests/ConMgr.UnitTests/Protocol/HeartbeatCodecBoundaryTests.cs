@@ -127,4 +127,35 @@ public sealed class HeartbeatCodecBoundaryTests
             Assert.Equal(frame, splitFrame);
         }
     }
+
+    [Fact]
+    public void The_beat_fast_path_agrees_with_the_decoder_byte_for_byte()
+    {
+        var bytes = new byte[HeartbeatCodec.BeatLength];
+        Assert.Equal(HeartbeatCodec.BeatLength, HeartbeatCodec.WriteBeat(bytes, 123456789, 987654321, 42));
+
+        Assert.Equal(HeartbeatCodec.ToArray(new BeatFrame(123456789, 987654321, 42)), bytes);
+        Assert.True(HeartbeatCodec.TryReadBeat(bytes, out var sent));
+        Assert.Equal(123456789, sent);
+    }
+
+    [Fact]
+    public void The_beat_fast_path_leaves_everything_else_to_the_decoder()
+    {
+        var beat = HeartbeatCodec.ToArray(new BeatFrame(1, 2, 3));
+        var random = new Random(11);
+        for (var i = 0; i < 20_000; i++)
+        {
+            var bytes = Fuzz.Mutate(random, beat, 64);
+            if (HeartbeatCodec.TryReadBeat(bytes, out var sent))
+            {
+                // Whatever the fast path takes, the decoder takes the same way.
+                Assert.Equal(DecodeStatus.Complete, HeartbeatCodec.TryDecode(new ReadOnlySequence<byte>(bytes), out var frame, out var consumed, out _));
+                Assert.Equal(HeartbeatCodec.BeatLength, consumed);
+                Assert.Equal(sent, Assert.IsType<BeatFrame>(frame).SentUs);
+            }
+        }
+
+        Assert.False(HeartbeatCodec.TryReadBeat(beat.AsSpan(0, HeartbeatCodec.BeatLength - 1), out _));
+    }
 }
