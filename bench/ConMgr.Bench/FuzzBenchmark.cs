@@ -73,19 +73,9 @@ public static class FuzzBenchmark
 
                     break;
                 default:
-                    using (var control = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
-                    {
-                        var command = new byte[random.Next(512)];
-                        random.NextBytes(command);
-                        await control.ConnectAsync(new UnixDomainSocketEndPoint(node.Paths.ControlSocket));
-                        await control.SendAsync(command.Append((byte)'\n').ToArray());
-                        control.Shutdown(SocketShutdown.Send);
-                        using var cts = new CancellationTokenSource(Deadline);
-                        var reply = new byte[65536];
-                        while (await control.ReceiveAsync(reply, SocketFlags.None, cts.Token) > 0)
-                        {
-                        }
-                    }
+                    var command = new byte[random.Next(512)];
+                    random.NextBytes(command);
+                    Require(await PgWire.SendToControlSocketAsync(node.Paths.ControlSocket, command, Deadline), "the control socket neither answered nor closed");
 
                     break;
             }

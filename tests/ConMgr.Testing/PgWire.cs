@@ -154,4 +154,37 @@ public sealed class PgWire : IDisposable
     }
 
     public void Dispose() => _socket.Dispose();
+
+    /// <summary>
+    /// Sends <paramref name="command"/> and a newline to a control socket and reads until the
+    /// server closes; true when it closed within <paramref name="timeout"/>. A command over the
+    /// limit is answered and closed before the rest is read, so our send may be reset: that is a
+    /// clean close too.
+    /// </summary>
+    public static async Task<bool> SendToControlSocketAsync(string path, byte[] command, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        using var control = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await control.ConnectAsync(new UnixDomainSocketEndPoint(path), cts.Token);
+            await control.SendAsync(command.Append((byte)'\n').ToArray(), SocketFlags.None, cts.Token);
+            control.Shutdown(SocketShutdown.Send);
+            var reply = new byte[65536];
+            while (await control.ReceiveAsync(reply, SocketFlags.None, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
+        {
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
 }
