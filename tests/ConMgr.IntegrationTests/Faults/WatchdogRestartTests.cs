@@ -23,9 +23,7 @@ public sealed class WatchdogRestartTests
         await using var source = t.DataSource("read-write");
         await using var connection = await source.OpenConnectionAsync();
         var channel = connection.GetConMgrChannel()!;
-        await using var command = new NpgsqlCommand(SleepQuery, connection);
-        var query = command.ExecuteScalarAsync();
-        await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>($"select count(*) from pg_stat_activity where query = '{SleepQuery}' and state = 'active'") == 1, TransparentCluster.Deadline, "the query in flight");
+        var query = await t.InFlightAsync(connection, SleepQuery);
         var watchdog = t.Cluster.Primary.WatchdogPid!.Value;
 
         Libc.Kill(watchdog, Libc.SIGKILL);
@@ -51,9 +49,7 @@ public sealed class WatchdogRestartTests
         await using var t = await TransparentCluster.StartAsync(standbys: 0, heartbeatTimeout: RoomForARestart);
         await using var source = t.DataSource("read-write");
         await using var connection = await source.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand("select pg_sleep(60)", connection);
-        var query = command.ExecuteScalarAsync();
-        await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'") == 1, TransparentCluster.Deadline, "the query in flight");
+        var query = await t.InFlightAsync(connection, "select pg_sleep(60)");
 
         var watch = Stopwatch.StartNew();
         t.Cluster.Primary.Kill9();

@@ -16,9 +16,7 @@ public sealed class LossTests
         await using var t = await TransparentCluster.StartAsync(standbys: 0);
         await using var source = t.DataSource("read-write");
         await using var connection = await source.OpenConnectionAsync();
-        await using var command = new NpgsqlCommand("select pg_sleep(60)", connection);
-        var query = command.ExecuteScalarAsync();
-        await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'") == 1, TransparentCluster.Deadline, "the query in flight");
+        var query = await t.InFlightAsync(connection, "select pg_sleep(60)");
 
         var watch = Stopwatch.StartNew();
         Libc.Kill(t.Node.Pid!.Value, Libc.SIGKILL);
@@ -67,9 +65,7 @@ public sealed class LossTests
         await using var t = await TransparentCluster.StartAsync(standbys: 0);
         await using var connection = new NpgsqlConnection(t.Cluster.Primary.TcpConnectionString());
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("select pg_sleep(60)", connection);
-        var query = command.ExecuteScalarAsync();
-        await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'") == 1, TransparentCluster.Deadline, "the query in flight");
+        var query = await t.InFlightAsync(connection, "select pg_sleep(60)");
 
         Assert.True(NpgsqlConnectionBreaker.IsSupported);
         Assert.True(NpgsqlConnectionBreaker.Break(connection));

@@ -53,6 +53,23 @@ public sealed class TransparentCluster : IAsyncDisposable
     public ConMgrDataSource DataSource(string target, string? hosts = null, int timeoutSeconds = 5) =>
         ConMgrDataSource.Create($"Host={hosts ?? ConMgrHost};Username=postgres;Database=postgres;Target Session Attributes={target};Timeout={timeoutSeconds};Command Timeout=60");
 
+    /// <summary>
+    /// Starts <paramref name="sql"/> on <paramref name="connection"/> and returns once the primary
+    /// shows it active: the returned task is the query's own.
+    /// </summary>
+    public async Task<Task<object?>> InFlightAsync(NpgsqlConnection connection, string sql)
+    {
+        var query = RunAsync();
+        await Poll.UntilAsync(async () => await Cluster.Primary.ScalarAsync<long>($"select count(*) from pg_stat_activity where query = '{sql.Replace("'", "''", StringComparison.Ordinal)}' and state = 'active'") == 1, Deadline, "the query in flight");
+        return query;
+
+        async Task<object?> RunAsync()
+        {
+            await using var command = new NpgsqlCommand(sql, connection);
+            return await command.ExecuteScalarAsync();
+        }
+    }
+
     /// <summary>Which instance a connection landed on.</summary>
     public PgInstance InstanceOf(NpgsqlConnection connection) => Cluster.Instances.Single(i => i.Port == connection.Port);
 
