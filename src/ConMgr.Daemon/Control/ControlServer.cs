@@ -62,6 +62,20 @@ public sealed class ControlServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// Sends the reply, ends our side, then reads and discards what the client still sends until
+    /// it closes (bounded by the command timeout): closing with unread bytes would make the kernel
+    /// reset the connection, and a reset can destroy the reply before the client reads it.
+    /// </summary>
+    private static async Task ReplyAsync(Socket client, string reply, byte[] scratch, CancellationToken cancellationToken)
+    {
+        await client.SendAsync(Encoding.UTF8.GetBytes(reply), SocketFlags.None, cancellationToken);
+        client.Shutdown(SocketShutdown.Send);
+        while (await client.ReceiveAsync(scratch, SocketFlags.None, cancellationToken) > 0)
+        {
+        }
+    }
+
     private async Task ServeAsync(Socket client)
     {
         using (client)
@@ -76,7 +90,7 @@ public sealed class ControlServer : IDisposable
                 {
                     if (filled == buffer.Length)
                     {
-                        await client.SendAsync(Encoding.UTF8.GetBytes("error: command too long\n"), SocketFlags.None, cts.Token);
+                        await ReplyAsync(client, "error: command too long\n", buffer, cts.Token);
                         return;
                     }
 
@@ -89,9 +103,7 @@ public sealed class ControlServer : IDisposable
                     filled += read;
                 }
 
-                var reply = _dispatch(Encoding.UTF8.GetString(buffer, 0, newline).Trim());
-                await client.SendAsync(Encoding.UTF8.GetBytes(reply), SocketFlags.None, cts.Token);
-                client.Shutdown(SocketShutdown.Send);
+                await ReplyAsync(client, _dispatch(Encoding.UTF8.GetString(buffer, 0, newline).Trim()), buffer, cts.Token);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
             {

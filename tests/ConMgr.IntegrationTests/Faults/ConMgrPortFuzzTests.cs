@@ -47,6 +47,20 @@ public sealed class ConMgrPortFuzzTests
     }
 
     [Fact]
+    public async Task Control_commands_at_the_length_limit_are_answered_or_refused_whole()
+    {
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + "backend_host1 = 127.0.0.1\nbackend_port1 = 1\nwatchdog_port1 = 1\n");
+        await node.StartAsync("-W");
+        await node.WaitReadyAsync();
+
+        // The limit is 256 bytes, newline included: 255 characters fit, 256 do not.
+        Assert.Equal($"error: unknown command \"{new string('x', 255)}\"\n", await ControlClient.SendAsync(node.Paths, new string('x', 255), Deadline));
+        Assert.Equal("error: command too long\n", await ControlClient.SendAsync(node.Paths, new string('x', 256), Deadline));
+        Assert.Equal("error: unknown command \"\"\n", await ControlClient.SendAsync(node.Paths, string.Empty, Deadline));
+        Assert.Equal("ready", (await node.StatusAsync()).State);
+    }
+
+    [Fact]
     public async Task Random_startup_packets_and_control_commands_leave_conmgr_running_with_no_leak()
     {
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + "backend_host1 = 127.0.0.1\nbackend_port1 = 1\nwatchdog_port1 = 1\n");

@@ -75,5 +75,6 @@ public sealed class WatchdogRestartTests
 
         Assert.True(watch.Elapsed <= TimeSpan.FromSeconds(2.5), $"loss reported after {watch.Elapsed.TotalMilliseconds:0} ms (heartbeat_timeout is 5 s)");
         Assert.DoesNotContain("interrupted", t.Node.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain("ObjectDisposedException", await File.ReadAllTextAsync(t.Cluster.Primary.LogFile), StringComparison.Ordinal);
     }
 }

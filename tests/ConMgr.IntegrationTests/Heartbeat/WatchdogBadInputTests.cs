@@ -44,6 +44,15 @@ public sealed class WatchdogBadInputTests
             Assert.Null(await oversized.ReadMessageAsync(Deadline));
         }
 
+        // A Hello asking for a 1 ms interval would make the watchdog beat a thousand times a second: refused.
+        using (var greedy = await PgWire.ConnectAsync("127.0.0.1", port))
+        {
+            await greedy.SendAsync(RawFrames.Hello(1, 1000, 5));
+            var refusal = await greedy.ReadMessageAsync(Deadline);
+            Assert.Equal('R', refusal!.Type);
+            Assert.Equal("heartbeat_interval and heartbeat_timeout must be at least 10 ms", Encoding.UTF8.GetString(refusal.Body));
+        }
+
         // A client that connects and says nothing is closed after watchdog.hello_timeout.
         using (var silent = await PgWire.ConnectAsync("127.0.0.1", port))
         {

@@ -101,6 +101,34 @@ public sealed class HeartbeatLinkTests : IDisposable
         Assert.Equal([new AttributesFrame(InstanceAttributes.Unavailable)], frames);
     }
 
+    [Fact]
+    public async Task How_a_link_ended_tells_a_close_from_a_goodbye_a_timeout_and_a_violation()
+    {
+        using (var closed = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time))
+        {
+            var run = closed.RunAsync(_ => { });
+            _peer.Shutdown(SocketShutdown.Send);
+            Assert.Equal("connection closed by peer", await run.WaitAsync(Wait));
+            Assert.Equal(LinkEnd.Closed, closed.EndKind);
+        }
+
+        using var local = new HeartbeatLink(new HeartbeatChannel(new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp)), Interval, Timeout, _time);
+        local.End("conmgr shutting down");
+        Assert.Equal(LinkEnd.Local, local.EndKind);
+    }
+
+    [Fact]
+    public async Task A_link_ended_before_it_runs_starts_no_timer_and_sends_no_beat()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
+        link.End("conmgr shutting down");
+
+        Assert.Equal("conmgr shutting down", await link.RunAsync(_ => { }).WaitAsync(Wait));
+        _time.Advance(Timeout * 3);
+        Assert.Equal(0, _peer.Available);
+        Assert.Equal(LinkEnd.Local, link.EndKind);
+    }
+
     public void Dispose()
     {
         _local.Dispose();
