@@ -5,7 +5,6 @@ using ConMgr.Configuration;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Network;
 using ConMgr.Hosting.Posix;
-using ConMgr.Protocol.Heartbeat;
 using ConMgr.Watchdog.Attributes;
 using ConMgr.Watchdog.Instance;
 using ConMgr.Watchdog.Peers;

@@ -57,6 +57,4 @@ internal sealed class ReactorPeer(int fd, IPEndPoint remote)
 
     /// <summary>The registry's view of this conmgr, once its Hello was accepted.</summary>
     public ConmgrPeer? Registered { get; set; }
-
-    public string Describe() => Registered?.Describe() ?? Remote.ToString();
 }
