@@ -361,6 +361,12 @@ internal sealed class LinkReactor : IDisposable
         peer.Deadline = now + peer.TimeoutTicks;
         peer.NextBeat = now;
         Send(peer, new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion));
+        if (peer.State == ReactorPeerState.Closed)
+        {
+            // The Welcome could not be sent: the slot is already released, and nothing was registered.
+            return;
+        }
+
         var attributes = _policy.Established(peer, hello);
         Send(peer, new AttributesFrame(attributes));
         if (peer.State == ReactorPeerState.Up)
