@@ -128,30 +128,7 @@ public sealed class PgWire : IDisposable
     /// until the peer closes; true when it closed within <paramref name="timeout"/>. A fuzz client:
     /// every input must end in a clean close, never a hang.
     /// </summary>
-    public async Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout)
-    {
-        ArgumentNullException.ThrowIfNull(bytes);
-        using var cts = new CancellationTokenSource(timeout);
-        var buffer = new byte[4096];
-        try
-        {
-            await _socket.SendAsync(bytes, SocketFlags.None, cts.Token);
-            _socket.Shutdown(SocketShutdown.Send);
-            while (await _socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0)
-            {
-            }
-
-            return true;
-        }
-        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.Shutdown or SocketError.ConnectionAborted)
-        {
-            return true;
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    public Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout) => SendAndDrainAsync(_socket, bytes, timeout);
 
     public void Dispose() => _socket.Dispose();
 
@@ -165,14 +142,21 @@ public sealed class PgWire : IDisposable
     {
         ArgumentNullException.ThrowIfNull(command);
         using var control = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        await control.ConnectAsync(new UnixDomainSocketEndPoint(path));
+        return await SendAndDrainAsync(control, [.. command, (byte)'\n'], timeout);
+    }
+
+    /// <summary>Send, end our side, discard everything until the peer closes; a reset counts as a close, a timeout does not.</summary>
+    private static async Task<bool> SendAndDrainAsync(Socket socket, byte[] bytes, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
         using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[4096];
         try
         {
-            await control.ConnectAsync(new UnixDomainSocketEndPoint(path), cts.Token);
-            await control.SendAsync(command.Append((byte)'\n').ToArray(), SocketFlags.None, cts.Token);
-            control.Shutdown(SocketShutdown.Send);
-            var reply = new byte[65536];
-            while (await control.ReceiveAsync(reply, SocketFlags.None, cts.Token) > 0)
+            await socket.SendAsync(bytes, SocketFlags.None, cts.Token);
+            socket.Shutdown(SocketShutdown.Send);
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token) > 0)
             {
             }
 
