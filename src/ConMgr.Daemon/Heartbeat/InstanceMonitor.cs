@@ -89,16 +89,13 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             return failures + 1;
         }
 
-        var attributes = Attributes(connected.Pending);
-        table.SetUp(index, attributes);
-        log.Log($"heartbeat to {Name} established: {Describe(attributes)}");
+        SetUp(Attributes(connected.Pending), sameAsBefore: false);
         while (true)
         {
             var ended = await RunLinkAsync(connected.Link, connected.Pending, stop);
             if (ended.Kind != LinkEnd.Closed || stop.IsCancellationRequested)
             {
-                table.SetDown(index, ended.Reason);
-                log.Log($"heartbeat to {Name} lost: {ended.Reason}");
+                SetLost(ended.Reason);
                 return 0;
             }
 
@@ -110,9 +107,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             connected = await ReconnectWithinAsync(remaining, stop);
             if (connected.Link is null)
             {
-                var reason = $"{ended.Reason}, and no watchdog answered within heartbeat_timeout ({HeartbeatLink.Format(settings.HeartbeatTimeout)}): {connected.Error}";
-                table.SetDown(index, reason);
-                log.Log($"heartbeat to {Name} lost: {reason}");
+                SetLost($"{ended.Reason}, and no watchdog answered within heartbeat_timeout ({HeartbeatLink.Format(settings.HeartbeatTimeout)}): {connected.Error}");
                 return 1;
             }
 
@@ -120,17 +115,30 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             if (!SameInstance(known, back))
             {
                 // Another instance answers now (restarted, promoted, re-created): the old sessions are not its.
-                table.SetDown(index, $"the watchdog came back for a different instance state ({Describe(known)} before, {Describe(back)} now)");
-                log.Log($"heartbeat to {Name} lost: the watchdog came back with {Describe(back)}, was {Describe(known)}");
-                table.SetUp(index, back);
-                log.Log($"heartbeat to {Name} established: {Describe(back)}");
+                SetLost($"the watchdog came back for a different instance state ({Describe(known)} before, {Describe(back)} now)");
+                SetUp(back, sameAsBefore: false);
             }
             else
             {
-                table.SetUp(index, back);
-                log.Log($"heartbeat to {Name} re-established: the same instance ({Describe(back)}); its sessions are kept");
+                SetUp(back, sameAsBefore: true);
             }
         }
+    }
+
+    /// <summary>The instance is lost: down in the table (its clients are told) and a LOG line.</summary>
+    private void SetLost(string reason)
+    {
+        table.SetDown(index, reason);
+        log.Log($"heartbeat to {Name} lost: {reason}");
+    }
+
+    /// <summary>The link is up with these attributes; <paramref name="sameAsBefore"/>: an interrupted link came back to the same instance.</summary>
+    private void SetUp(InstanceAttributes attributes, bool sameAsBefore)
+    {
+        table.SetUp(index, attributes);
+        log.Log(sameAsBefore
+            ? $"heartbeat to {Name} re-established: the same instance ({Describe(attributes)}); its sessions are kept"
+            : $"heartbeat to {Name} established: {Describe(attributes)}");
     }
 
     /// <summary>Retries at <see cref="InterruptedRetry"/> until a handshake completes or <paramref name="window"/> has passed.</summary>

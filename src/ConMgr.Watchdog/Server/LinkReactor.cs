@@ -52,6 +52,7 @@ internal sealed class LinkReactor : IDisposable
 
     private readonly IReactorPolicy _policy;
     private readonly TimeProvider _time;
+    private readonly TimeSpan _helloTimeout;
     private readonly long _helloTimeoutTicks;
     private readonly int _epoll;
     private readonly int _wake;
@@ -71,6 +72,7 @@ internal sealed class LinkReactor : IDisposable
     {
         _policy = policy;
         _time = time;
+        _helloTimeout = helloTimeout;
         _helloTimeoutTicks = Ticks(helloTimeout);
         _beatSlackTicks = Ticks(BeatSlack);
         _epoll = Epoll.Create();
@@ -214,8 +216,7 @@ internal sealed class LinkReactor : IDisposable
             switch (peer.State)
             {
                 case ReactorPeerState.AwaitingHello when now >= peer.Deadline:
-                    _policy.Closed(peer, null);
-                    Close(peer, $"no hello from {peer.Remote} within {HeartbeatLink.Format(TimeSpan.FromSeconds(_helloTimeoutTicks / (double)_time.TimestampFrequency))}: closing");
+                    Abandon(peer, $"no hello from {peer.Remote} within {HeartbeatLink.Format(_helloTimeout)}: closing");
                     continue;
                 case ReactorPeerState.Up when now >= peer.Deadline:
                     End(peer, $"no heartbeat received for {HeartbeatLink.Format(TimeSpan.FromSeconds(peer.TimeoutTicks / (double)_time.TimestampFrequency))}");
@@ -392,6 +393,12 @@ internal sealed class LinkReactor : IDisposable
     private void Refuse(ReactorPeer peer, string refusal, string logLine)
     {
         Send(peer, new RefusalFrame(refusal));
+        Abandon(peer, logLine);
+    }
+
+    /// <summary>Closes a connection that never became a link: its slot is freed first (a peer that sees the close may count on it).</summary>
+    private void Abandon(ReactorPeer peer, string logLine)
+    {
         if (peer.State != ReactorPeerState.Closed)
         {
             _policy.Closed(peer, null);
