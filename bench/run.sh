@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./build.sh >/dev/null
 dotnet publish bench/ConMgr.Bench -c Release -nologo -v quiet -o out/bench >/dev/null
+gcc -O2 -Wall -o out/bench/heartbeat_floor bench/floor/heartbeat_floor.c   # scale's C floor
 if [ "${1:-}" = memory ]; then
   dotnet publish src/ConMgr.Daemon -c Release -nologo -v quiet -p:PublishAot=false -o out/bench-jit >/dev/null
   chmod -R a+rX out/bench-jit

@@ -21,7 +21,8 @@ public static class Program
                 await ScaleBenchmark.RunAsync(
                     [.. peers.Split(',').Select(p => int.Parse(p, CultureInfo.InvariantCulture))],
                     settle: TimeSpan.FromSeconds(Option(args, "--settle-s", 5)),
-                    window: TimeSpan.FromSeconds(Option(args, "--window-s", 20)));
+                    window: TimeSpan.FromSeconds(Option(args, "--window-s", 20)),
+                    rounds: Option(args, "--rounds", 3));
                 return 0;
             case ["failover", ..]:
                 await FailoverBenchmark.RunAsync(Option(args, "--rounds", 5), Option(args, "--check-attr-interval-ms", 1000), Option(args, "--npgsql-timeout-s", 5));
@@ -38,7 +39,7 @@ public static class Program
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]");
+                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]");
                 return 1;
         }
     }

@@ -1,4 +1,5 @@
-// ScaleBenchmark.cs: one cm_watchdog with 1,000 or 10,000 simulated conmgr peers beating every second: CPU and RSS per peer.
+// ScaleBenchmark.cs: one cm_watchdog with 1,000 or 10,000 simulated conmgr peers beating every second: CPU and RSS per peer, beside a C floor.
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -12,10 +13,16 @@ namespace ConMgr.Bench;
 /// The peers are real heartbeat links (this repository's <see cref="HeartbeatLink"/>, as conmgr
 /// uses it) in this process; the watchdog is the real cm_watchdog against a real instance, in its
 /// own process, so its /proc counters are its own. RSS per peer = (RSS with N peers − RSS idle) / N.
+/// Each round measures the watchdog and then, with the same peers' code, bench/floor/heartbeat_floor:
+/// a C program that makes only the system calls the watchdog must make (one recv and one send per
+/// peer-second), so the ratio says what the watchdog adds over what any implementation pays here.
 /// </summary>
 public static class ScaleBenchmark
 {
-    public static async Task RunAsync(IReadOnlyList<int> peerCounts, TimeSpan settle, TimeSpan window)
+    private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
+
+    public static async Task RunAsync(IReadOnlyList<int> peerCounts, TimeSpan settle, TimeSpan window, int rounds)
     {
         await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
         {
@@ -25,32 +32,93 @@ public static class ScaleBenchmark
         });
         foreach (var peers in peerCounts)
         {
-            var watchdog = await cluster.Primary.StartStandaloneWatchdogAsync();
-            await Task.Delay(settle);
-            var idleRss = RssBytes(watchdog.Pid);
-            var idleCpu = CpuSeconds(watchdog.Pid);
-            var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
-            var links = await ConnectAsync(cluster.Primary.WatchdogPort, peers);
+            var watchdogCpu = new List<double>();
+            var floorCpu = new List<double>();
+            for (var round = 1; round <= rounds; round++)
+            {
+                await using (var watchdog = await cluster.Primary.StartStandaloneWatchdogAsync())
+                {
+                    var m = await MeasureAsync(watchdog.Pid, cluster.Primary.WatchdogPort, peers, settle, window);
+                    watchdogCpu.Add(m.UserUs + m.SystemUs);
+                    Console.WriteLine(Line($"scale: {peers,6} peers, round {round}: cm_watchdog     {m}"));
+                }
+
+                using var floor = StartFloor(out var floorPort);
+                var f = await MeasureAsync(floor.Id, floorPort, peers, settle, window);
+                floorCpu.Add(f.UserUs + f.SystemUs);
+                Console.WriteLine(Line($"scale: {peers,6} peers, round {round}: heartbeat_floor {f}"));
+                floor.Kill();
+                await floor.WaitForExitAsync();
+            }
+
+            var w = Stats.Percentile(watchdogCpu, 50);
+            var fl = Stats.Percentile(floorCpu, 50);
+            Console.WriteLine(Line($"scale: {peers,6} peers: median CPU per peer-second: cm_watchdog {w:0.0} µs, C floor {fl:0.0} µs, ratio {w / fl:0.00}; per-round ratios {string.Join(", ", watchdogCpu.Zip(floorCpu, (a, b) => (a / b).ToString("0.00", CultureInfo.InvariantCulture)))}"));
+        }
+    }
+
+    private static string Line(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+
+    private sealed record Measurement(double UserUs, double SystemUs, long IdleRss, long Rss, int Peers, int Alive, double ClientManagedPerLink)
+    {
+        public override string ToString() => Line(
+            $"CPU {(UserUs + SystemUs) * Peers / 1e4:0.0}% of one core = {UserUs + SystemUs:0.0} µs per peer-second (user {UserUs:0.0}, system {SystemUs:0.0}); RSS {IdleRss / 1048576.0:0.0} -> {Rss / 1048576.0:0.0} MiB = {(double)(Rss - IdleRss) / Peers:0} B per peer; {Alive} links alive; peers' side {ClientManagedPerLink:0} managed B per link");
+    }
+
+    private static async Task<Measurement> MeasureAsync(int pid, int port, int peers, TimeSpan settle, TimeSpan window)
+    {
+        await Task.Delay(settle);
+        var idleRss = RssBytes(pid);
+        var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
+        var links = await ConnectAsync(port, peers);
+        try
+        {
             var clientManaged = (GC.GetTotalMemory(forceFullCollection: true) - managedBefore) / (double)peers;
             await Task.Delay(settle);
-            var userBefore = UserSeconds(watchdog.Pid);
-            var systemBefore = SystemSeconds(watchdog.Pid);
+            var userBefore = UserSeconds(pid);
+            var systemBefore = SystemSeconds(pid);
             await Task.Delay(window);
-            var user = (UserSeconds(watchdog.Pid) - userBefore) / window.TotalSeconds;
-            var system = (SystemSeconds(watchdog.Pid) - systemBefore) / window.TotalSeconds;
-            var cpu = user + system;
-            var rss = RssBytes(watchdog.Pid);
-            var alive = links.Count(l => !l.Run.IsCompleted);
-            Console.WriteLine(string.Create(
-                CultureInfo.InvariantCulture,
-                $"scale: {peers,6} peers at 1 s: watchdog CPU {cpu * 100:0.0}% of one core ({cpu * 1e6 / peers:0.0} µs per peer-second: user {user * 1e6 / peers:0.0}, system {system * 1e6 / peers:0.0}), RSS idle {idleRss / 1048576.0:0.0} MiB -> {rss / 1048576.0:0.0} MiB = {(double)(rss - idleRss) / peers:0} bytes per peer; {alive} links alive; the peers' side (this process) holds {clientManaged:0} managed bytes per link"));
+            var user = (UserSeconds(pid) - userBefore) / window.TotalSeconds;
+            var system = (SystemSeconds(pid) - systemBefore) / window.TotalSeconds;
+            return new Measurement(user * 1e6 / peers, system * 1e6 / peers, idleRss, RssBytes(pid), peers, links.Count(l => !l.Run.IsCompleted), clientManaged);
+        }
+        finally
+        {
             foreach (var l in links)
             {
                 l.Link.Dispose();
             }
-
-            await watchdog.DisposeAsync();
         }
+    }
+
+    /// <summary>heartbeat_floor (built by bench/run.sh beside cm_bench) on a free loopback port, answering Hello as a watchdog would.</summary>
+    private static Process StartFloor(out int port)
+    {
+        port = FreePort();
+        var reply = HeartbeatCodec.ToArray(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion))
+            .Concat(HeartbeatCodec.ToArray(new AttributesFrame(new InstanceAttributes(true, false, false, 1, 1, 0, -1, 150000, 1))))
+            .ToArray();
+        var beat = new byte[HeartbeatCodec.BeatLength];
+        HeartbeatCodec.WriteBeat(beat, 1, 0, 0);
+        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "heartbeat_floor"))
+        {
+            RedirectStandardOutput = true,
+            ArgumentList = { port.ToString(CultureInfo.InvariantCulture), ((int)Interval.TotalMilliseconds).ToString(CultureInfo.InvariantCulture), Convert.ToHexString(reply), Convert.ToHexString(beat) },
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("heartbeat_floor did not start");
+        if (process.StandardOutput.ReadLine() != "listening")
+        {
+            throw new InvalidOperationException("heartbeat_floor did not start listening");
+        }
+
+        return process;
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     private static async Task<List<(HeartbeatLink Link, Task<string> Run)>> ConnectAsync(int port, int count)
@@ -61,13 +129,13 @@ public static class ScaleBenchmark
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(IPAddress.Loopback, port);
             var channel = new HeartbeatChannel(socket);
-            var frames = await HeartbeatHandshake.ClientAsync(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), Random.Shared.NextInt64(1, long.MaxValue), CancellationToken.None);
+            var frames = await HeartbeatHandshake.ClientAsync(channel, Interval, Timeout, Random.Shared.NextInt64(1, long.MaxValue), CancellationToken.None);
             if (frames is not [WelcomeFrame, ..])
             {
                 throw new InvalidOperationException($"peer {i} refused: {(frames is null ? "connection closed" : string.Join(", ", frames))}");
             }
 
-            var link = new HeartbeatLink(channel, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeProvider.System);
+            var link = new HeartbeatLink(channel, Interval, Timeout, TimeProvider.System);
             links.Add((link, link.RunAsync(_ => { })));
         }
 
@@ -80,9 +148,7 @@ public static class ScaleBenchmark
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
-    private static double CpuSeconds(int pid) => UserSeconds(pid) + SystemSeconds(pid);
-
-    /// <summary>utime: the watchdog's own code.</summary>
+    /// <summary>utime: the program's own code.</summary>
     private static double UserSeconds(int pid) => StatField(pid, 11) / 100.0;
 
     /// <summary>stime: syscalls, and on loopback the kernel's TCP work for the peers' side of each packet it sends.</summary>
