@@ -39,6 +39,12 @@ public static partial class ConMgrConfigLoader
     private static readonly FrozenDictionary<string, SyslogFacility> Facilities =
         Enumerable.Range(0, 8).ToFrozenDictionary(i => $"LOCAL{i}", i => (SyslogFacility)((int)SyslogFacility.Local0 + i));
 
+    private static readonly FrozenDictionary<string, ReadOnlyFallback> Fallbacks = new Dictionary<string, ReadOnlyFallback>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["primary"] = ReadOnlyFallback.Primary,
+        ["none"] = ReadOnlyFallback.None,
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The scalar parameters: name, then how a value is applied to the settings.</summary>
     private static readonly FrozenDictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>> Scalars =
         new Dictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>>
@@ -57,6 +63,9 @@ public static partial class ConMgrConfigLoader
             ["read_write_port"] = (s, e, f) => s with { ReadWritePort = ValueParsers.Number(e, f, 0, 65535) },
             ["read_only_port"] = (s, e, f) => s with { ReadOnlyPort = ValueParsers.Number(e, f, 0, 65535) },
             ["http_port"] = (s, e, f) => s with { HttpPort = ValueParsers.Number(e, f, 0, 65535) },
+            ["read_only_fallback"] = (s, e, f) => s with { ReadOnlyFallback = ValueParsers.Enum(e, f, Fallbacks) },
+            ["read_write_connect_timeout"] = (s, e, f) => s with { ReadWriteConnectTimeout = ValueParsers.Time(e, f) },
+            ["read_only_connect_timeout"] = (s, e, f) => s with { ReadOnlyConnectTimeout = ValueParsers.Time(e, f) },
         }.ToFrozenDictionary();
 
     /// <summary>Loads <c>conmgr.conf</c> from a conmgr directory.</summary>

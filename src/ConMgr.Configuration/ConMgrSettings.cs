@@ -11,6 +11,16 @@ public sealed record InstanceSettings(int Number, string? Host, string? HostAddr
     public bool IsNumeric => HostAddr is not null || ValueParsers.IsIpLiteral(Address);
 }
 
+/// <summary>read_only_fallback: what the read-only port does when no standby is eligible.</summary>
+public enum ReadOnlyFallback
+{
+    /// <summary>Send the client to the primary, kept read-only by the watchdog extension.</summary>
+    Primary,
+
+    /// <summary>Refuse the client (08001).</summary>
+    None,
+}
+
 /// <summary>Everything conmgr.conf can say. Defaults are those of the seed, then ConMgr's additions.</summary>
 public sealed record ConMgrSettings
 {
@@ -50,6 +60,15 @@ public sealed record ConMgrSettings
 
     /// <summary>Proxy port routed to standbys; 0 = off.</summary>
     public int ReadOnlyPort { get; init; }
+
+    /// <summary>Where the read-only port sends a client when no standby is eligible.</summary>
+    public ReadOnlyFallback ReadOnlyFallback { get; init; } = ReadOnlyFallback.Primary;
+
+    /// <summary>Bound on connecting to an instance for a client of the read-write port (TCP connect).</summary>
+    public TimeSpan ReadWriteConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Bound on connecting to an instance for a client of the read-only port (TCP connect).</summary>
+    public TimeSpan ReadOnlyConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>HTTP status port; 0 = off.</summary>
     public int HttpPort { get; init; }

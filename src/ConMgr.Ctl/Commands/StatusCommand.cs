@@ -60,8 +60,8 @@ public static class StatusCommand
             Console.WriteLine();
             Console.WriteLine("Application connections");
             Console.Write(TextTable.Format(
-                ["client", "connected_at", "target", "instance"],
-                [.. report.Applications.Select(a => (IReadOnlyList<string>)[a.Client, Time(a.ConnectedAt), a.Target ?? "", a.Instance ?? ""])]));
+                ["client", "port", "connected_at", "target", "instance"],
+                [.. report.Applications.Select(a => (IReadOnlyList<string>)[a.Client, a.Port, Time(a.ConnectedAt), a.Target ?? "", a.Instance ?? ""])]));
         }
 
         return ExitCodes.Success;

@@ -5,6 +5,13 @@ using ConMgr.Protocol.Postgres;
 
 namespace ConMgr.Daemon.Clients;
 
+/// <summary>A relay that conmgr can stop between two server messages (a proxied session).</summary>
+public interface IRelay
+{
+    /// <summary>Stops relaying; true when the client may be sent an ErrorResponse (it is between two messages).</summary>
+    Task<bool> StopAtBoundaryAsync(TimeSpan timeout);
+}
+
 /// <summary>
 /// An accepted application socket. Every error sent to an application goes through
 /// <see cref="CloseWithErrorAsync"/>, so each is sent once, then the socket is closed.
@@ -12,6 +19,7 @@ namespace ConMgr.Daemon.Clients;
 public sealed class ApplicationConnection : IDisposable
 {
     private static long s_nextId;
+    private readonly TaskCompletionSource _whenClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closed;
     private int _closing;
 
@@ -48,6 +56,18 @@ public sealed class ApplicationConnection : IDisposable
     /// <summary>The parsed target, for re-checking when the instance's role changes.</summary>
     public Routing.TargetSessionAttrs TargetAttrs { get; set; }
 
+    /// <summary>The proxy port this client came in on (<c>read-write</c>, <c>read-only</c>); null on the resolve port.</summary>
+    public string? Port { get; set; }
+
+    /// <summary>The relay of a proxied session, once it runs: errors then go between two server messages.</summary>
+    public IRelay? Relay { get; set; }
+
+    /// <summary>True once conmgr has started closing this connection with an error.</summary>
+    public bool IsClosing => Volatile.Read(ref _closing) != 0;
+
+    /// <summary>Completes when the socket is closed.</summary>
+    public Task WhenClosed => _whenClosed.Task;
+
     public string Describe() => Remote is null ? "unknown" : $"{Remote.Address}:{Remote.Port}";
 
     /// <summary>Sends <paramref name="error"/> (best effort, bounded by <paramref name="timeout"/>) and closes.</summary>
@@ -60,8 +80,14 @@ public sealed class ApplicationConnection : IDisposable
         }
 
         State = ApplicationState.Rejecting;
-        using var cts = new CancellationTokenSource(timeout);
-        await TrySendAsync(error.ToArray(), cts.Token);
+
+        // A proxied session: the server side is cut first; the error goes only between two messages, or not at all.
+        if (Relay is not { } relay || await relay.StopAtBoundaryAsync(timeout))
+        {
+            using var cts = new CancellationTokenSource(timeout);
+            await TrySendAsync(error.ToArray(), cts.Token);
+        }
+
         Dispose();
     }
 
@@ -100,5 +126,6 @@ public sealed class ApplicationConnection : IDisposable
         }
 
         Socket.Dispose();
+        _whenClosed.TrySetResult();
     }
 }

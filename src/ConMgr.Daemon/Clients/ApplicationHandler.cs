@@ -1,17 +1,20 @@
 // ApplicationHandler.cs: serves one connection on conmgr's port from accept to close.
 using System.Net.Sockets;
+using ConMgr.Daemon.Proxy;
 using ConMgr.Hosting.Logging;
 using ConMgr.Protocol.Postgres;
 
 namespace ConMgr.Daemon.Clients;
 
 /// <summary>
-/// Admits a connection against max_connections, reads its startup packet and answers it. A
-/// resolve request (docs/protocol.md) gets the chosen instance and stays open to carry the
-/// loss report; anything else gets a clean FATAL ErrorResponse; SSL and GSSENC requests get
-/// the postmaster's 'N'.
+/// Admits a connection against max_connections (one count for all conmgr ports), reads its
+/// startup packet and answers it. On the resolve port a resolve request (docs/protocol.md) gets
+/// the chosen instance and stays open to carry the loss report; anything else gets a clean FATAL
+/// ErrorResponse. On a proxy port (<paramref name="port"/>) a startup message becomes a relayed
+/// session (docs/proxy.md). On every port SSL and GSSENC requests get the postmaster's 'N', and a
+/// CancelRequest with a key conmgr issued is forwarded to the instance that owns the session.
 /// </summary>
-public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ServerLog log, TimeProvider time)
+public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ProxyService proxy, CancelForwarder cancels, ProxyPort? port, ServerLog log, TimeProvider time)
 {
     /// <summary>A client must send its startup packet within this time (PostgreSQL: authentication_timeout).</summary>
     public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(10);
@@ -84,8 +87,12 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
                 case SslRequest or GssEncRequest:
                     await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket("too many encryption requests"), ErrorSendTimeout);
                     return;
-                case CancelRequest:
-                    // Like the postmaster: a cancel request gets no answer, just a close.
+                case CancelRequest cancel:
+                    // Like the postmaster: a cancel request gets no answer, just a close once it was handed on.
+                    await cancels.ForwardAsync(cancel, connection.Describe());
+                    return;
+                case StartupMessage startup when port is { } proxyPort:
+                    await proxy.ServeAsync(connection, proxyPort, startup);
                     return;
                 case StartupMessage startup when startup.GetParameter(ResolveProtocol.RequestOption) is not null:
                     await resolver.ResolveAsync(connection, startup);

@@ -13,6 +13,12 @@ public enum ApplicationState
     /// </summary>
     Monitoring,
 
+    /// <summary>A proxy port's client: conmgr is connecting to the chosen instance (bounded by the port's connect timeout).</summary>
+    Connecting,
+
+    /// <summary>A proxy port's client: its session is relayed to the instance; conmgr ends it if the instance no longer serves the port.</summary>
+    Proxying,
+
     /// <summary>conmgr is sending a final ErrorResponse before closing.</summary>
     Rejecting,
 

@@ -16,7 +16,7 @@ namespace ConMgr.Daemon.Clients;
 /// 57P01 on it when the instance loses its heartbeat or stops matching the target, and the
 /// client closing it tells conmgr the SQL connection ended.
 /// </summary>
-public sealed class ResolveService(InstanceTable instances, ApplicationRegistry registry, Router router, ServerLog log)
+public sealed class ResolveService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, ServerLog log)
 {
     public async Task ResolveAsync(ApplicationConnection connection, StartupMessage startup)
     {
@@ -56,42 +56,8 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         }
 
         // The instance may have been lost between the choice and now: check once, then rely on change events.
-        var rows = instances.Rows();
-        CheckStillServes(connection, rows, ClusterView.Of(rows));
+        guard.CheckNow(connection);
         await WaitForClientToLeaveAsync(connection);
-    }
-
-    /// <summary>Called, in order, for every routing-relevant instance table change: tells each client whose instance no longer serves it.</summary>
-    public void OnInstancesChanged(IReadOnlyList<InstanceState> rows, ClusterView view)
-    {
-        foreach (var connection in registry.Snapshot())
-        {
-            if (connection.State == ApplicationState.Monitoring)
-            {
-                CheckStillServes(connection, rows, view);
-            }
-        }
-    }
-
-    private void CheckStillServes(ApplicationConnection connection, IReadOnlyList<InstanceState> rows, ClusterView view)
-    {
-        var index = connection.InstanceIndex;
-        if (index < 0 || rows[index].Version < connection.InstanceVersion || Router.StillMatches(view, index, connection.TargetAttrs))
-        {
-            // An older snapshot than the one this client was routed on says nothing about it.
-            return;
-        }
-
-        var row = rows[index];
-        var name = $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port})";
-        var lost = !row.Routable;
-        var error = lost
-            ? ClientErrors.InstanceLost(name, row.LastError ?? "its watchdog cannot reach it")
-            : ClientErrors.RoleChanged(name, connection.Target!, view.RoleOf(index, row));
-        log.Log(lost
-            ? $"telling {connection.Describe()} that {name} is lost"
-            : $"telling {connection.Describe()} that {name} no longer matches target_session_attrs={connection.Target}");
-        _ = connection.CloseWithErrorAsync(error, ApplicationHandler.ErrorSendTimeout);
     }
 
     private static byte[] Answer(InstanceState instance, int candidates)

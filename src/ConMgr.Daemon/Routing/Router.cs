@@ -15,11 +15,17 @@ public sealed class Router(Func<int, int> outstanding)
 {
     private int _cursor;
 
-    public RouteResult Choose(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target)
+    /// <param name="skip">Instances not to choose (a proxy port's instances that just refused a connection).</param>
+    public RouteResult Choose(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target, IReadOnlySet<int>? skip = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var view = ClusterView.Of(rows);
         var candidates = Candidates(view, target);
+        if (skip is { Count: > 0 })
+        {
+            candidates.RemoveAll(c => skip.Contains(c.Index));
+        }
+
         if (candidates.Count == 0)
         {
             return new RouteResult(-1, null, Explain(rows, view, target));

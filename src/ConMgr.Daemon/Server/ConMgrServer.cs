@@ -5,6 +5,7 @@ using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Control;
 using ConMgr.Daemon.Heartbeat;
 using ConMgr.Daemon.Instances;
+using ConMgr.Daemon.Proxy;
 using ConMgr.Daemon.Routing;
 using ConMgr.Hosting.Control;
 using ConMgr.Hosting.Logging;
@@ -38,6 +39,8 @@ public sealed class ConMgrServer : IDisposable
     private IReadOnlyDictionary<string, string> _loadedValues;
     private Task _changes = Task.CompletedTask;
     private ListenerGroup? _listener;
+    private ListenerGroup? _readWriteListener;
+    private ListenerGroup? _readOnlyListener;
     private ControlServer? _control;
     private volatile string _state = "starting";
 
@@ -63,10 +66,25 @@ public sealed class ConMgrServer : IDisposable
     {
         try
         {
-            var resolver = new ResolveService(_instances, _applications, new Router(_applications.Outstanding), _log);
-            _changes = Task.Run(() => ConsumeChangesAsync(resolver));
-            var handler = new ApplicationHandler(_applications, resolver, _log, _time);
-            _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), handler.HandleAsync, _log);
+            var router = new Router(_applications.Outstanding);
+            var guard = new SessionGuard(_instances, _applications, _log);
+            var resolver = new ResolveService(_instances, _applications, router, guard, _log);
+            var keys = new CancelKeys();
+            var proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, _log);
+            var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, _log);
+            _changes = Task.Run(() => ConsumeChangesAsync(guard));
+            ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, _log, _time);
+            _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), Handler(null).HandleAsync, _log);
+            if (_settings.ReadWritePort != 0)
+            {
+                _readWriteListener = new ListenerGroup("read-write port", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.ReadWritePort), Handler(ProxyPort.ReadWrite).HandleAsync, _log);
+            }
+
+            if (_settings.ReadOnlyPort != 0)
+            {
+                _readOnlyListener = new ListenerGroup("read-only port", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.ReadOnlyPort), Handler(ProxyPort.ReadOnly).HandleAsync, _log);
+            }
+
             _control = new ControlServer(_directory, Dispatch, _log);
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException or IOException)
@@ -81,6 +99,8 @@ public sealed class ConMgrServer : IDisposable
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
         using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(_log, _time);
         _listener.Start();
+        _readWriteListener?.Start();
+        _readOnlyListener?.Start();
         _control.Start();
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
@@ -106,6 +126,8 @@ public sealed class ConMgrServer : IDisposable
     public void Dispose()
     {
         _listener?.Dispose();
+        _readWriteListener?.Dispose();
+        _readOnlyListener?.Dispose();
         _control?.Dispose();
         _stopMonitors.Dispose();
     }
@@ -147,6 +169,8 @@ public sealed class ConMgrServer : IDisposable
     {
         _state = "stopping";
         _listener?.Dispose();
+        _readWriteListener?.Dispose();
+        _readOnlyListener?.Dispose();
         var escalation = NextEscalation();
         while (true)
         {
@@ -176,14 +200,14 @@ public sealed class ConMgrServer : IDisposable
     /// The one consumer of instance changes, in the order they happened: loss and role-change
     /// reports to clients, and the split-brain log. Runs on its own task, never on a socket's.
     /// </summary>
-    private async Task ConsumeChangesAsync(ResolveService resolver)
+    private async Task ConsumeChangesAsync(SessionGuard guard)
     {
         await foreach (var rows in _instances.Changes.ReadAllAsync())
         {
             try
             {
                 var view = ClusterView.Of(rows);
-                resolver.OnInstancesChanged(rows, view);
+                guard.OnInstancesChanged(rows, view);
 
                 // At shutdown the links close one by one; that ends no split brain, so say nothing.
                 if (_state != "stopping")
@@ -241,5 +265,5 @@ public sealed class ConMgrServer : IDisposable
         _settings.Port,
         _settings.ListenAddresses,
         _instances.Snapshot(),
-        [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance))]);
+        [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
 }

@@ -39,8 +39,9 @@ public sealed record InstanceStatus(
     string? SystemIdentifier = null,
     string? Excluded = null);
 
-/// <summary>One application connection to conmgr's port.</summary>
-public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance);
+/// <summary>One application connection to one of conmgr's ports.</summary>
+/// <param name="Port"><c>resolve</c> (conmgr's port: a two-phase client), <c>read-write</c> or <c>read-only</c> (a proxied session).</param>
+public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance, string Port = "resolve");
 
 /// <summary>Source-generated JSON for the control channel (no reflection, trimming-safe).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]

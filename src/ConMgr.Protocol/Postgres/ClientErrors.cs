@@ -31,9 +31,24 @@ public static class ClientErrors
     public static ErrorResponse InstanceLost(string instance, string reason) =>
         new(Fatal, SqlState.AdminShutdown, $"terminating connection: conmgr lost the heartbeat of {instance}", Detail: reason);
 
-    /// <summary>The instance no longer has the role the client asked for (a primary demoted, a standby promoted).</summary>
-    public static ErrorResponse RoleChanged(string instance, string target, string now) =>
-        new(Fatal, SqlState.AdminShutdown, $"terminating connection: {instance} no longer matches target_session_attrs={target}", Detail: $"It is now {now}.");
+    /// <summary>The instance no longer has the role the client asked for (a primary demoted, a standby promoted); <paramref name="requirement"/> says who asked ("target_session_attrs=read-write", "conmgr's read-write port").</summary>
+    public static ErrorResponse RoleChanged(string instance, string requirement, string now) =>
+        new(Fatal, SqlState.AdminShutdown, $"terminating connection: {instance} no longer matches {requirement}", Detail: $"It is now {now}.");
+
+    /// <summary>A proxy port found no instance to send the client to.</summary>
+    public static ErrorResponse NoInstanceForPort(string port, int number, string explanation) =>
+        new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, $"conmgr's {port} port ({number}) cannot route this connection: {explanation}");
+
+    /// <summary>The chosen instances could not be connected to.</summary>
+    public static ErrorResponse BackendUnreachable(string port, string reasons) =>
+        new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, $"conmgr's {port} port could not connect to any eligible instance", Detail: reasons);
+
+    /// <summary>A replication connection (physical or logical) on a proxy port.</summary>
+    public static ErrorResponse ReplicationRefused(string port) => new(
+        Fatal,
+        SqlState.FeatureNotSupported,
+        $"replication connections are not supported on conmgr's {port} port",
+        Hint: "Connect a replication client to the instance itself.");
 
     /// <summary>The client took too long to send its startup packet.</summary>
     public static ErrorResponse StartupTimeout() =>

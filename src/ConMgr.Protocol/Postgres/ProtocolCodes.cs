@@ -10,6 +10,7 @@ public enum BackendMessageCode : byte
     NoticeResponse = (byte)'N',
     ParameterStatus = (byte)'S',
     ReadyForQuery = (byte)'Z',
+    NegotiateProtocolVersion = (byte)'v',
 }
 
 /// <summary>The 32-bit codes that open an untyped startup-phase packet.</summary>
@@ -27,4 +28,10 @@ public static class StartupCodes
     /// postmaster's MAX_STARTUP_PACKET_LENGTH, so a client that works with PostgreSQL works here.
     /// </summary>
     public const int MaxStartupPacketLength = 10000;
+
+    /// <summary>Shortest cancel secret accepted: protocol 3.0's 4 bytes.</summary>
+    public const int MinCancelKeyLength = 4;
+
+    /// <summary>Longest cancel secret accepted: protocol 3.2's limit (PostgreSQL's MAX_CANCEL_KEY_LENGTH).</summary>
+    public const int MaxCancelKeyLength = 256;
 }

@@ -62,14 +62,13 @@ public static class StartupPacketDecoder
             case StartupCodes.GssEncRequest:
                 return Single(rest, GssEncRequest.Instance, "invalid length of GSSENC request packet", out packet, out error);
             case StartupCodes.CancelRequest:
-                if (rest.Length != 8)
+                // Protocol 3.0: a 4-byte secret; 3.2: up to 256 bytes, the packet's length says how many.
+                if (rest.Length < 4 + StartupCodes.MinCancelKeyLength || rest.Length > 4 + StartupCodes.MaxCancelKeyLength)
                 {
                     return Fail("invalid length of cancel request packet", out error);
                 }
 
-                packet = new CancelRequest(
-                    BinaryPrimitives.ReadInt32BigEndian(rest),
-                    BinaryPrimitives.ReadInt32BigEndian(rest[4..]));
+                packet = new CancelRequest(BinaryPrimitives.ReadInt32BigEndian(rest), rest[4..].ToArray());
                 return DecodeStatus.Complete;
         }
 

@@ -31,8 +31,49 @@ public sealed class StartupPacketDecoderTests
         StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(cancel), out var cancelPacket, out var consumed, out _);
 
         Assert.Same(GssEncRequest.Instance, gssPacket);
-        Assert.Equal(new CancelRequest(12345, unchecked((int)0xDEADBEEF)), cancelPacket);
+        var request = Assert.IsType<CancelRequest>(cancelPacket);
+        Assert.Equal(12345, request.ProcessId);
+        Assert.Equal(new byte[] { 0xDE, 0xAD, 0xBE, 0xEF }, request.SecretKey);
         Assert.Equal(16, consumed);
+        Assert.Equal(cancel, request.ToArray());
+    }
+
+    [Theory]
+    [InlineData(4, true)]
+    [InlineData(32, true)]
+    [InlineData(256, true)]
+    [InlineData(3, false)]
+    [InlineData(0, false)]
+    [InlineData(257, false)]
+    public void Cancel_request_secrets_of_protocol_3_2_decode_up_to_256_bytes(int keyLength, bool accepted)
+    {
+        var key = Enumerable.Range(0, keyLength).Select(i => (byte)i).ToArray();
+        var packet = new CancelRequest(77, key).ToArray();
+
+        var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(packet), out var decoded, out _, out var error);
+
+        if (accepted)
+        {
+            Assert.Equal(DecodeStatus.Complete, status);
+            Assert.Equal(key, Assert.IsType<CancelRequest>(decoded).SecretKey);
+        }
+        else
+        {
+            Assert.Equal(DecodeStatus.Invalid, status);
+            Assert.Equal("invalid length of cancel request packet", error);
+        }
+    }
+
+    [Fact]
+    public void A_startup_message_encodes_to_what_decodes_back()
+    {
+        var message = new StartupMessage(StartupCodes.ProtocolVersion3, new Dictionary<string, string> { ["user"] = "app", ["database"] = "zürich", ["options"] = "-c x=1" });
+
+        StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(message.ToArray()), out var decoded, out _, out _);
+
+        var back = Assert.IsType<StartupMessage>(decoded);
+        Assert.Equal(message.ProtocolVersion, back.ProtocolVersion);
+        Assert.Equal(message.Parameters, back.Parameters);
     }
 
     [Theory]

@@ -1,0 +1,66 @@
+// CancelKeys.cs: the cancel keys conmgr gives proxied clients, and the server keys they stand for.
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using ConMgr.Configuration;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.Daemon.Proxy;
+
+/// <summary>
+/// Every proxied client gets a BackendKeyData of conmgr's own: a random process id unique among
+/// live sessions and a random secret as long as the server's. A CancelRequest quoting it, on any
+/// conmgr port, is forwarded with the server's real key to the instance that owns the session. A
+/// client never learns a server key, so it cannot cancel another conmgr client's query on the
+/// server directly, and a key is only good while its session lives.
+/// </summary>
+public sealed class CancelKeys
+{
+    private readonly ConcurrentDictionary<int, Entry> _entries = new();
+
+    /// <summary>Live sessions with a key (reserved or registered).</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>A new client key with a <paramref name="secretLength"/>-byte secret; its process id is reserved until <see cref="Remove"/>.</summary>
+    public BackendKeyData Reserve(int secretLength)
+    {
+        var secret = RandomNumberGenerator.GetBytes(secretLength);
+        while (true)
+        {
+            // Positive, like a real process id: some clients print it.
+            var pid = RandomNumberGenerator.GetInt32(1, int.MaxValue);
+            if (_entries.TryAdd(pid, new Entry(secret, null, null)))
+            {
+                return new BackendKeyData(pid, secret);
+            }
+        }
+    }
+
+    /// <summary>Binds a reserved client key to the server's key and the instance that issued it.</summary>
+    public void Register(BackendKeyData client, BackendKeyData server, InstanceSettings instance)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _entries[client.ProcessId] = new Entry(client.SecretKey, server, instance);
+    }
+
+    public void Remove(BackendKeyData client)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _entries.TryRemove(client.ProcessId, out _);
+    }
+
+    /// <summary>The server key and instance for <paramref name="request"/>, or null; the secret is compared in constant time.</summary>
+    public (BackendKeyData Server, InstanceSettings Instance)? Find(CancelRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (!_entries.TryGetValue(request.ProcessId, out var entry) || entry.Server is null || entry.Instance is null)
+        {
+            return null;
+        }
+
+        return entry.ClientSecret.Length == request.SecretKey.Length && CryptographicOperations.FixedTimeEquals(entry.ClientSecret, request.SecretKey)
+            ? (entry.Server, entry.Instance)
+            : null;
+    }
+
+    private sealed record Entry(byte[] ClientSecret, BackendKeyData? Server, InstanceSettings? Instance);
+}

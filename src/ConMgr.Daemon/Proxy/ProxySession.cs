@@ -1,0 +1,226 @@
+// ProxySession.cs: relays one proxied client's PostgreSQL session to its instance, byte for byte, both ways.
+using System.Buffers;
+using System.Net.Sockets;
+using ConMgr.Configuration;
+using ConMgr.Daemon.Clients;
+using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Postgres;
+
+namespace ConMgr.Daemon.Proxy;
+
+/// <summary>
+/// Two pumps, client to server and server to client. Each waits for data with a zero-byte read,
+/// so an idle session holds no buffer; a pooled buffer is rented when data arrives and given back
+/// when a read does not fill it. Each pump writes everything it read before reading again: that is
+/// the back-pressure (a slow reader stops the other side's reads, and TCP's window does the rest;
+/// no queue anywhere). The server-to-client pump follows message boundaries with
+/// <see cref="ServerMessageTracker"/> (which also swaps the cancel key), so that conmgr can put its own
+/// ErrorResponse between two server messages when the instance is lost (<see cref="StopAtBoundaryAsync"/>).
+/// Both ends are <see cref="Stream"/>s so that TLS (SslStream) can wrap them.
+/// </summary>
+public sealed class ProxySession : IRelay, IDisposable
+{
+    private const int BufferSize = 32 * 1024;
+
+    private readonly ApplicationConnection _client;
+    private readonly Socket _server;
+    private readonly Stream _clientStream;
+    private readonly Stream _serverStream;
+    private readonly InstanceSettings _instance;
+    private readonly CancelKeys _keys;
+    private readonly ServerMessageTracker _messages;
+    private readonly ServerLog _log;
+    private Task<string> _serverToClient = Task.FromResult("not started");
+    private volatile bool _atBoundary = true;
+    private bool _keyRegistered;
+    private int _serverClosed;
+
+    public ProxySession(ApplicationConnection client, Socket server, InstanceSettings instance, CancelKeys keys, ServerLog log)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _client = client;
+        _server = server;
+        _instance = instance;
+        _keys = keys;
+        _log = log;
+        _clientStream = new NetworkStream(client.Socket, ownsSocket: false);
+        _serverStream = new NetworkStream(server, ownsSocket: false);
+        _messages = new ServerMessageTracker(keys.Reserve);
+    }
+
+    /// <summary>Why the session ended, for the log.</summary>
+    public string? EndReason { get; private set; }
+
+    /// <summary>Sends the client's startup message to the server, then relays until either side ends or conmgr stops the session.</summary>
+    public async Task RunAsync(byte[] startupPacket)
+    {
+        ArgumentNullException.ThrowIfNull(startupPacket);
+        try
+        {
+            _serverToClient = PumpServerToClientAsync();
+            var clientToServer = PumpClientToServerAsync(startupPacket);
+            var first = await Task.WhenAny(clientToServer, _serverToClient);
+            EndReason ??= await first;
+            if (_client.IsClosing)
+            {
+                // conmgr is ending it (loss, role change, shutdown): the close path owns the client socket now.
+                await _client.WhenClosed;
+            }
+            else if (first == clientToServer)
+            {
+                CloseServer();
+                await _serverToClient;
+                _client.Dispose();
+            }
+            else
+            {
+                // Everything the server sent was written before its pump ended: now the client may go.
+                _client.Dispose();
+                CloseServer();
+            }
+
+            await Task.WhenAll(clientToServer, _serverToClient);
+        }
+        finally
+        {
+            CloseServer();
+            if (_messages.ClientKey is { } key)
+            {
+                _keys.Remove(key);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Ends the server side at once (a pending read fails) and waits for the server-to-client pump
+    /// to stop; true when every byte it gave the client ended a whole message, so an ErrorResponse
+    /// may follow. False after <paramref name="timeout"/> if a write to the client is still stuck.
+    /// </summary>
+    public async Task<bool> StopAtBoundaryAsync(TimeSpan timeout)
+    {
+        CloseServer();
+        var pump = _serverToClient;
+        var stopped = await Task.WhenAny(pump, Task.Delay(timeout)) == pump;
+        return stopped && _atBoundary;
+    }
+
+    private async Task<string> PumpServerToClientAsync()
+    {
+        byte[]? buffer = null;
+        try
+        {
+            while (true)
+            {
+                if (buffer is null)
+                {
+                    _ = await _serverStream.ReadAsync(Memory<byte>.Empty);
+                    buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                }
+
+                var read = await _serverStream.ReadAsync(buffer);
+                if (read == 0)
+                {
+                    return "the server closed the connection";
+                }
+
+                _atBoundary = false;
+                if (!_messages.Advance(buffer.AsSpan(0, read), out var error))
+                {
+                    _log.Log($"closing proxied session of {_client.Describe()} on instance {_instance.Number}: {error}");
+                    return error!;
+                }
+
+                if (!_keyRegistered && _messages.ServerKey is { } serverKey)
+                {
+                    _keys.Register(_messages.ClientKey!, serverKey, _instance);
+                    _keyRegistered = true;
+                }
+
+                await _clientStream.WriteAsync(buffer.AsMemory(0, read));
+                _atBoundary = _messages.AtBoundary;
+                if (read < buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            return $"server side ended: {ex.Message}";
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private async Task<string> PumpClientToServerAsync(byte[] startupPacket)
+    {
+        byte[]? buffer = null;
+        try
+        {
+            await _serverStream.WriteAsync(startupPacket);
+            while (true)
+            {
+                if (buffer is null)
+                {
+                    _ = await _clientStream.ReadAsync(Memory<byte>.Empty);
+                    buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+                }
+
+                var read = await _clientStream.ReadAsync(buffer);
+                if (read == 0)
+                {
+                    return "the client closed the connection";
+                }
+
+                await _serverStream.WriteAsync(buffer.AsMemory(0, read));
+                if (read < buffer.Length)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            return $"client side ended: {ex.Message}";
+        }
+        finally
+        {
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        CloseServer();
+        _clientStream.Dispose();
+        _serverStream.Dispose();
+    }
+
+    private void CloseServer()
+    {
+        if (Interlocked.Exchange(ref _serverClosed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _server.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
+
+        _server.Dispose();
+    }
+}
