@@ -16,6 +16,9 @@ need iptables iptables
 # Native AOT (conmgr, cm_ctl, cm_watchdog) links with gcc against zlib.
 need gcc gcc
 [ -e /usr/include/zlib.h ] || missing+=(zlib1g-dev)
+# Real clients of the proxy tests: psycopg2 (in Debian's /usr/bin/python3) and pgjdbc (on the installed Java).
+/usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || missing+=(python3-psycopg2)
+[ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -15,6 +15,9 @@
  * writes. It sends SIGUSR1 to the cm_watchdog named in pg_stat_tmp/watchdog.pid, which checks
  * the instance's attributes at once and pushes the new role to every conmgr, instead of
  * waiting for the next watchdog.check_attr_interval.
+ *
+ * Loaded this way, the library also keeps sessions started with watchdog.read_only_session = on
+ * read only (read_only_session.c): conmgr's read-only port relies on it.
  */
 #include "postgres.h"
 
@@ -33,6 +36,8 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
+
+#include "read_only_session.h"
 
 PG_MODULE_MAGIC;
 
@@ -90,6 +95,8 @@ _PG_init(void)
 							   "Path of the cm_watchdog executable (searched in PATH when it has no slash).",
 							   NULL, &watchdog_program, "cm_watchdog",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	if (process_shared_preload_libraries_in_progress)
+		read_only_session_init();
 	MarkGUCPrefixReserved("watchdog");
 
 	if (!process_shared_preload_libraries_in_progress)

@@ -34,7 +34,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         var skip = new HashSet<int>();
         while (true)
         {
-            var route = router.Choose(instances.Rows(), connection.TargetAttrs, skip);
+            var route = Choose(connection, port, skip);
             if (route.Instance is not { } instance)
             {
                 var error = failures.Count > 0
@@ -56,6 +56,8 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             }
 
             connection.InstanceVersion = instance.Version;
+            // A read-only fallback session is kept while its primary serves (it is read-only by the watchdog library, not by recovery).
+            connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
             registry.Assign(connection, route.Index);
             connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
             using var session = new ProxySession(connection, socket, instance.Settings, keys, log);
@@ -68,7 +70,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
 
             // The instance may have been lost while conmgr connected: check once, then rely on change events.
             guard.CheckNow(connection);
-            await session.RunAsync(startup.ToArray());
+            await session.RunAsync(StartupFor(port, instance, startup).ToArray());
             if (log.IsEnabled(MessageLevel.Debug))
             {
                 log.Debug($"proxied session of {connection.Describe()} on instance {instance.Settings.Number} ended: {session.EndReason}");
@@ -77,6 +79,56 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             return;
         }
     }
+
+    /// <summary>
+    /// The port's instance: for read-only, a standby; with none and read_only_fallback = primary,
+    /// the primary, but only where the watchdog library keeps sessions read-only.
+    /// </summary>
+    private RouteResult Choose(ApplicationConnection connection, ProxyPort port, HashSet<int> skip)
+    {
+        var rows = instances.Rows();
+        var route = router.Choose(rows, port.Target(), skip);
+        if (route.Instance is not null || port != ProxyPort.ReadOnly || settings.ReadOnlyFallback != ReadOnlyFallback.Primary)
+        {
+            return route;
+        }
+
+        var unenforceable = new HashSet<int>(skip);
+        for (var i = 0; i < rows.Count; i++)
+        {
+            if (rows[i].Routable && !rows[i].Attributes.InRecovery && !rows[i].Attributes.ReadOnlySessions)
+            {
+                unenforceable.Add(i);
+                log.Log($"read-only port: instance {rows[i].Settings.Number} cannot be the read-only fallback for {connection.Describe()}: the watchdog library is not loaded there (shared_preload_libraries), so the session could not be kept read-only");
+            }
+        }
+
+        var fallback = router.Choose(rows, TargetSessionAttrs.Primary, unenforceable);
+        return fallback.Instance is not null
+            ? fallback
+            : route with { Refusal = $"no standby is eligible and no primary can be a read-only fallback: {route.Refusal}" };
+    }
+
+    /// <summary>
+    /// The client's startup message as the server gets it. On the read-only port, where the
+    /// instance supports it, watchdog.read_only_session = on is added last (name/value pairs are
+    /// applied after the options parameter, and a later pair after an earlier one), replacing any
+    /// value the client sent: a PGC_BACKEND setting no later command can change.
+    /// </summary>
+    private static StartupMessage StartupFor(ProxyPort port, Instances.InstanceState instance, StartupMessage startup)
+    {
+        if (port != ProxyPort.ReadOnly || !instance.Attributes.ReadOnlySessions)
+        {
+            return startup;
+        }
+
+        var parameters = startup.Parameters.Where(p => !string.Equals(p.Key, ReadOnlySessionParameter, StringComparison.OrdinalIgnoreCase)).ToList();
+        parameters.Add(new(ReadOnlySessionParameter, "on"));
+        return startup with { Parameters = new Dictionary<string, string>(parameters, StringComparer.Ordinal) };
+    }
+
+    /// <summary>The watchdog library's PGC_BACKEND setting that keeps a session read-only (extension/watchdog/read_only_session.c).</summary>
+    public const string ReadOnlySessionParameter = "watchdog.read_only_session";
 
     /// <summary>PostgreSQL's reading of the replication parameter: a boolean, or "database" for logical replication.</summary>
     private static bool IsReplication(string? value) =>

@@ -183,7 +183,8 @@ public static class HeartbeatCodec
                     BinaryPrimitives.ReadInt64BigEndian(p[13..]),
                     BinaryPrimitives.ReadInt64BigEndian(p[21..]),
                     BinaryPrimitives.ReadInt32BigEndian(p[29..]),
-                    BinaryPrimitives.ReadInt32BigEndian(p[33..])));
+                    BinaryPrimitives.ReadInt32BigEndian(p[33..]),
+                    (p[0] & 8) != 0));
             case HeartbeatFrameType.Goodbye when p.Length <= MaxTextBytes:
                 return new GoodbyeFrame(Encoding.UTF8.GetString(p));
             case HeartbeatFrameType.Refusal when p.Length <= MaxTextBytes:

@@ -94,7 +94,7 @@ public sealed record AttributesFrame(InstanceAttributes Attributes) : HeartbeatF
     public override void WritePayload(Span<byte> destination)
     {
         var a = Attributes;
-        destination[0] = (byte)((a.Available ? 1 : 0) | (a.InRecovery ? 2 : 0) | (a.DefaultTransactionReadOnly ? 4 : 0));
+        destination[0] = (byte)((a.Available ? 1 : 0) | (a.InRecovery ? 2 : 0) | (a.DefaultTransactionReadOnly ? 4 : 0) | (a.ReadOnlySessions ? 8 : 0));
         BinaryPrimitives.WriteInt32BigEndian(destination[1..], a.Timeline);
         BinaryPrimitives.WriteInt64BigEndian(destination[5..], a.SystemIdentifier);
         BinaryPrimitives.WriteInt64BigEndian(destination[13..], a.Lsn);

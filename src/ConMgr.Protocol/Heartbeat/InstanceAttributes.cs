@@ -9,6 +9,7 @@ namespace ConMgr.Protocol.Heartbeat;
 /// <param name="Lsn">Primary: current WAL LSN; standby: last replayed LSN.</param>
 /// <param name="ReplayLagUs">Standby replay lag in microseconds (0 when caught up); −1 on a primary or when unknown.</param>
 /// <param name="Sequence">Incremented by the watchdog on every change it pushes.</param>
+/// <param name="ReadOnlySessions">The watchdog library is loaded (shared_preload_libraries) and defines watchdog.read_only_session: a session can be kept read-only there (conmgr's read-only port).</param>
 public sealed record InstanceAttributes(
     bool Available,
     bool InRecovery,
@@ -18,7 +19,8 @@ public sealed record InstanceAttributes(
     long Lsn,
     long ReplayLagUs,
     int ServerVersionNum,
-    int Sequence)
+    int Sequence,
+    bool ReadOnlySessions = false)
 {
     public static InstanceAttributes Unavailable { get; } = new(false, false, false, 0, 0, 0, -1, 0, 0);
 
@@ -33,6 +35,6 @@ public sealed record InstanceAttributes(
     {
         ArgumentNullException.ThrowIfNull(other);
         return Available != other.Available || InRecovery != other.InRecovery || DefaultTransactionReadOnly != other.DefaultTransactionReadOnly
-            || Timeline != other.Timeline || SystemIdentifier != other.SystemIdentifier;
+            || Timeline != other.Timeline || SystemIdentifier != other.SystemIdentifier || ReadOnlySessions != other.ReadOnlySessions;
     }
 }

@@ -27,7 +27,8 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
                case when not pg_is_in_recovery() then -1
                     when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
                     else coalesce((extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000000)::bigint, -1) end,
-               current_setting('server_version_num')::int
+               current_setting('server_version_num')::int,
+               exists (select 1 from pg_settings where name = 'watchdog.read_only_session' and vartype = 'bool')
         """;
 
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog attribute checker");
@@ -127,7 +128,8 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
                 Lsn: reader.GetInt64(4),
                 ReplayLagUs: reader.GetInt64(5),
                 ServerVersionNum: reader.GetInt32(6),
-                Sequence: 0);
+                Sequence: 0,
+                ReadOnlySessions: reader.GetBoolean(7));
         }
         catch (Exception ex) when (IsInstanceError(ex) && !cancellationToken.IsCancellationRequested)
         {

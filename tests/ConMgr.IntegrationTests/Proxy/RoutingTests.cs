@@ -48,7 +48,7 @@ public sealed class RoutingTests
     [Fact]
     public async Task With_no_eligible_instance_a_port_refuses_at_once_with_08001_naming_the_port_and_each_instance()
     {
-        var (t, _, ro) = await ProxyCluster.StartAsync(standbys: 0);
+        var (t, _, ro) = await ProxyCluster.StartAsync(standbys: 0, extraConmgrLines: "read_only_fallback = none\n");
         await using var __ = t;
 
         var watch = Stopwatch.StartNew();
