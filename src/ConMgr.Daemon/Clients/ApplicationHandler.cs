@@ -71,7 +71,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
             if (result.Error is { } error)
             {
                 log.Log($"invalid startup packet from {connection.Describe()}: {error}");
-                await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket(error), ErrorSendTimeout);
+                await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket(error, unsupportedProtocol: error.StartsWith("unsupported frontend protocol", StringComparison.Ordinal)), ErrorSendTimeout);
                 return;
             }
 

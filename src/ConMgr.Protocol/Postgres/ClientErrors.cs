@@ -9,8 +9,9 @@ public static class ClientErrors
 {
     private const string Fatal = "FATAL";
 
-    /// <summary>The client sent bytes that are not a valid startup packet.</summary>
-    public static ErrorResponse InvalidStartupPacket(string reason) => new(Fatal, SqlState.ProtocolViolation, reason);
+    /// <summary>The client sent bytes that are not a valid startup packet (an unknown protocol version: 0A000, as the postmaster says it).</summary>
+    public static ErrorResponse InvalidStartupPacket(string reason, bool unsupportedProtocol = false) =>
+        new(Fatal, unsupportedProtocol ? SqlState.FeatureNotSupported : SqlState.ProtocolViolation, reason);
 
     /// <summary>An ordinary startup message (psql, JDBC) on the resolve port.</summary>
     public static ErrorResponse NotAResolveRequest() => new(
