@@ -1,0 +1,146 @@
+// ProxyBenchmark.cs: pgbench through conmgr's read-write port, PgBouncer and HAProxy, against direct PostgreSQL, interleaved in one run.
+using System.Globalization;
+using System.Text.RegularExpressions;
+using ConMgr.Testing;
+
+namespace ConMgr.Bench;
+
+/// <summary>
+/// One primary (its watchdog through the launcher) and four ways to it over loopback TCP: direct,
+/// conmgr's read_write_port, PgBouncer (session pooling) and HAProxy (TCP mode), both from
+/// Debian. Each round runs every path once per mode, rotating which goes first so drift on a
+/// shared 2-core machine hits all alike; medians over the rounds, and each path's ratio to direct.
+/// Modes: <c>pgbench -S -c 8 -j 2</c> (throughput), <c>-S -c 1</c> (added latency per round trip),
+/// <c>-S -C -c 8 -j 2</c> (a new connection per transaction).
+/// </summary>
+public static partial class ProxyBenchmark
+{
+    private static readonly string[] Paths = ["direct", "conmgr", "pgbouncer", "haproxy"];
+
+    public static async Task RunAsync(int rounds, int seconds, string modes)
+    {
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, ExtraSettings = ["max_connections = 100"] });
+        var primary = cluster.Primary;
+        var rw = FreePort.Next();
+        await using var node = await ConMgrNode.CreateAsync($"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\nlog_min_messages = warning\n" + ConMgrNode.InstanceLines(cluster));
+        await node.StartAsync();
+        await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
+        var directory = Path.Combine(PgCluster.TestRoot, $"proxybench-{Guid.NewGuid():N}"[..22]);
+        Directory.CreateDirectory(directory);
+        var (pgbouncer, pgbouncerPort) = await StartPgBouncerAsync(directory, primary.Port);
+        await using var _ = pgbouncer;
+        var (haproxy, haproxyPort) = await StartHaproxyAsync(directory, primary.Port);
+        await using var __ = haproxy;
+        var ports = new Dictionary<string, int> { ["direct"] = primary.Port, ["conmgr"] = rw, ["pgbouncer"] = pgbouncerPort, ["haproxy"] = haproxyPort };
+
+        (await PgBenchAsync(primary.Port, ["-i", "-q", "-s", "10"])).EnsureSuccess("pgbench -i");
+        Console.WriteLine($"proxy: pgbench -T {seconds}, {rounds} rounds, paths rotated each round; scale 10");
+        foreach (var mode in modes.Split(','))
+        {
+            string[] args = mode switch
+            {
+                "select" => ["-S", "-c", "8", "-j", "2"],
+                "single" => ["-S", "-c", "1"],
+                "connect" => ["-S", "-C", "-c", "8", "-j", "2"],
+                _ => throw new ArgumentException($"unknown mode {mode}"),
+            };
+            var tps = Paths.ToDictionary(p => p, _ => new List<double>());
+            var latency = Paths.ToDictionary(p => p, _ => new List<double>());
+            for (var round = 0; round < rounds; round++)
+            {
+                foreach (var path in Paths.Skip(round % Paths.Length).Concat(Paths.Take(round % Paths.Length)))
+                {
+                    var result = await PgBenchAsync(ports[path], [.. args, "-T", seconds.ToString(CultureInfo.InvariantCulture), "-n"]);
+                    result.EnsureSuccess($"pgbench through {path}");
+                    tps[path].Add(Parse(TpsLine(), result.Output));
+                    latency[path].Add(Parse(LatencyLine(), result.Output));
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"proxy: {mode,-8} round {round + 1} {path,-10} tps {tps[path][^1],9:0.0}  latency {latency[path][^1]:0.000} ms"));
+                }
+            }
+
+            var directTps = Stats.Percentile(tps["direct"], 50);
+            var directLatency = Stats.Percentile(latency["direct"], 50);
+            foreach (var path in Paths)
+            {
+                var medianTps = Stats.Percentile(tps[path], 50);
+                var medianLatency = Stats.Percentile(latency[path], 50);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"proxy: {mode,-8} median {path,-10} tps {medianTps,9:0.0}  ratio to direct {medianTps / directTps:0.000}  latency {medianLatency:0.000} ms  added {medianLatency - directLatency:+0.000;-0.000} ms"));
+            }
+        }
+    }
+
+    private static Task<ProcessResult> PgBenchAsync(int port, string[] args) =>
+        ProcessRunner.RunAsync(PgBinaries.Path("pgbench"), ["-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromMinutes(10));
+
+    private static double Parse(Regex pattern, string output) =>
+        pattern.Match(output) is { Success: true } m ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no match for {pattern} in:\n{output}");
+
+    private static async Task<(BackgroundProcess Process, int Port)> StartPgBouncerAsync(string directory, int serverPort)
+    {
+        var port = FreePort.Next();
+        var ini = Path.Combine(directory, "pgbouncer.ini");
+        await File.WriteAllTextAsync(ini, $"""
+            [databases]
+            * = host=127.0.0.1 port={serverPort}
+            [pgbouncer]
+            listen_addr = 127.0.0.1
+            listen_port = {port}
+            auth_type = trust
+            auth_file = {Path.Combine(directory, "users.txt")}
+            pool_mode = session
+            default_pool_size = 20
+            max_client_conn = 1000
+            unix_socket_dir =
+            logfile = {Path.Combine(directory, "pgbouncer.log")}
+            log_connections = 0
+            log_disconnections = 0
+            """);
+        await File.WriteAllTextAsync(Path.Combine(directory, "users.txt"), "\"postgres\" \"\"\n");
+        await ProcessRunner.RunAsync("chown", ["-R", "postgres", directory], RunAs.Self);
+        var process = BackgroundProcess.Start("/usr/sbin/pgbouncer", [ini], RunAs.Postgres, Path.Combine(directory, "pgbouncer.stderr"));
+        await Poll.UntilAsync(() => CanConnect(port), TimeSpan.FromSeconds(30), "pgbouncer to listen");
+        return (process, port);
+    }
+
+    private static async Task<(BackgroundProcess Process, int Port)> StartHaproxyAsync(string directory, int serverPort)
+    {
+        var port = FreePort.Next();
+        var cfg = Path.Combine(directory, "haproxy.cfg");
+        await File.WriteAllTextAsync(cfg, $"""
+            global
+              maxconn 1000
+            defaults
+              mode tcp
+              timeout connect 5s
+              timeout client 1h
+              timeout server 1h
+            listen postgres
+              bind 127.0.0.1:{port}
+              server primary 127.0.0.1:{serverPort}
+            """ + "\n");
+        await ProcessRunner.RunAsync("chown", ["-R", "postgres", directory], RunAs.Self);
+        var process = BackgroundProcess.Start("/usr/sbin/haproxy", ["-db", "-f", cfg], RunAs.Postgres, Path.Combine(directory, "haproxy.log"));
+        await Poll.UntilAsync(() => CanConnect(port), TimeSpan.FromSeconds(30), "haproxy to listen");
+        return (process, port);
+    }
+
+    private static bool CanConnect(int port)
+    {
+        try
+        {
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            socket.Connect(System.Net.IPAddress.Loopback, port);
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex(@"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")]
+    private static partial Regex TpsLine();
+
+    [GeneratedRegex(@"latency average = ([0-9.]+) ms")]
+    private static partial Regex LatencyLine();
+}
