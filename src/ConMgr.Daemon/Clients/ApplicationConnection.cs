@@ -8,8 +8,12 @@ namespace ConMgr.Daemon.Clients;
 /// <summary>A relay that conmgr can stop between two server messages (a proxied session).</summary>
 public interface IRelay
 {
-    /// <summary>Stops relaying; true when the client may be sent an ErrorResponse (it is between two messages).</summary>
-    Task<bool> StopAtBoundaryAsync(TimeSpan timeout);
+    /// <summary>
+    /// Cuts the server side, then sends <paramref name="errorResponse"/> (an encoded ErrorResponse) to the
+    /// client if it is between two server messages, then closes the client side. True when the
+    /// error was handed to the client's socket.
+    /// </summary>
+    Task<bool> StopAtBoundaryAsync(byte[]? errorResponse);
 }
 
 /// <summary>
@@ -22,6 +26,7 @@ public sealed class ApplicationConnection : IDisposable
     private readonly TaskCompletionSource _whenClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _closed;
     private int _closing;
+    private IRelay? _relay;
 
     public ApplicationConnection(Socket socket, DateTimeOffset connectedAt)
     {
@@ -60,7 +65,11 @@ public sealed class ApplicationConnection : IDisposable
     public string? Port { get; set; }
 
     /// <summary>The relay of a proxied session, once it runs: errors then go between two server messages.</summary>
-    public IRelay? Relay { get; set; }
+    public IRelay? Relay
+    {
+        get => Volatile.Read(ref _relay);
+        set => Volatile.Write(ref _relay, value);
+    }
 
     /// <summary>True once conmgr has started closing this connection with an error.</summary>
     public bool IsClosing => Volatile.Read(ref _closing) != 0;
@@ -81,8 +90,12 @@ public sealed class ApplicationConnection : IDisposable
 
         State = ApplicationState.Rejecting;
 
-        // A proxied session: the server side is cut first; the error goes only between two messages, or not at all.
-        if (Relay is not { } relay || await relay.StopAtBoundaryAsync(timeout))
+        // A proxied session: the relay owns the sockets; the error goes only between two messages, or not at all.
+        if (Relay is { } relay)
+        {
+            await relay.StopAtBoundaryAsync(error.ToArray());
+        }
+        else
         {
             using var cts = new CancellationTokenSource(timeout);
             await TrySendAsync(error.ToArray(), cts.Token);

@@ -14,8 +14,26 @@ namespace ConMgr.Daemon.Proxy;
 /// does not take the TCP connection within the port's connect timeout is skipped and the next
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
 /// </summary>
-public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, ServerLog log)
+public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, ServerLog log) : IDisposable
 {
+    /// <summary>The Stream relay instead of the reactor: only for the benchmark's comparison (docs/benchmarks.md).</summary>
+    private static readonly bool UseStreamRelay = Environment.GetEnvironmentVariable("CONMGR_PROXY_RELAY") == "stream";
+
+    /// <summary>One relay thread per two cores: the relay is system calls, and the server and clients need the cores too.</summary>
+    private readonly Lazy<RelayReactor[]> _reactors = new(() => [.. Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount / 2)).Select(i => new RelayReactor($"proxy relay {i}"))]);
+    private int _nextReactor;
+
+    public void Dispose()
+    {
+        if (_reactors.IsValueCreated)
+        {
+            foreach (var reactor in _reactors.Value)
+            {
+                reactor.Dispose();
+            }
+        }
+    }
+
     public async Task ServeAsync(ApplicationConnection connection, ProxyPort port, StartupMessage startup)
     {
         ArgumentNullException.ThrowIfNull(connection);
@@ -56,28 +74,88 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             }
 
             connection.InstanceVersion = instance.Version;
+
             // A read-only fallback session is kept while its primary serves (it is read-only by the watchdog library, not by recovery).
             connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
             registry.Assign(connection, route.Index);
             connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
-            using var session = new ProxySession(connection, socket, instance.Settings, keys, log);
-            connection.Relay = session;
-            connection.State = ApplicationState.Proxying;
+            var startupPacket = StartupFor(port, instance, startup).ToArray();
+            var reason = UseStreamRelay
+                ? await RelayStreamsAsync(connection, socket, instance.Settings, startupPacket)
+                : await RelayOnReactorAsync(connection, socket, instance.Settings, startupPacket);
             if (log.IsEnabled(MessageLevel.Debug))
             {
-                log.Debug($"proxying {connection.Describe()} ({port.Name()} port) to instance {instance.Settings.Number} ({connection.Instance})");
-            }
-
-            // The instance may have been lost while conmgr connected: check once, then rely on change events.
-            guard.CheckNow(connection);
-            await session.RunAsync(StartupFor(port, instance, startup).ToArray());
-            if (log.IsEnabled(MessageLevel.Debug))
-            {
-                log.Debug($"proxied session of {connection.Describe()} on instance {instance.Settings.Number} ended: {session.EndReason}");
+                log.Debug($"proxied session of {connection.Describe()} on instance {instance.Settings.Number} ended: {reason}");
             }
 
             return;
         }
+    }
+
+    /// <summary>
+    /// Sends the startup message, then gives both descriptors to a relay reactor: the .NET sockets
+    /// are closed without a shutdown (the duplicates keep the connections). The session is started
+    /// on the reactor before anyone can stop it, so a stop always finds it there.
+    /// </summary>
+    private async Task<string> RelayOnReactorAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
+    {
+        int clientFd = -1;
+        int serverFd;
+        try
+        {
+            await server.SendAsync(startupPacket, System.Net.Sockets.SocketFlags.None);
+            clientFd = Hosting.Posix.Epoll.Duplicate(connection.Socket.Handle);
+            serverFd = Hosting.Posix.Epoll.Duplicate(server.Handle);
+
+            // Out of .NET's epoll set, or every packet would wake its thread as well as the reactor's.
+            _ = _reactors.Value;
+            Hosting.Posix.RuntimeEpoll.Forget(connection.Socket.Handle);
+            Hosting.Posix.RuntimeEpoll.Forget(server.Handle);
+        }
+        catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException or IOException)
+        {
+            if (clientFd >= 0)
+            {
+                Hosting.Posix.Epoll.Close(clientFd);
+            }
+
+            server.Dispose();
+            return $"could not start relaying: {ex.Message}";
+        }
+
+        server.Dispose();
+        connection.Socket.Dispose();
+        var reactors = _reactors.Value;
+        var reactor = reactors[(int)((uint)Interlocked.Increment(ref _nextReactor) % (uint)reactors.Length)];
+        var session = new RelaySession(reactor, clientFd, serverFd, instance, keys, connection, log);
+        var ended = session.RunAsync();
+        Attach(connection, session);
+        return await ended;
+    }
+
+    private async Task<string> RelayStreamsAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
+    {
+        using var session = new ProxySession(connection, server, instance, keys, log);
+        Attach(connection, session);
+        await session.RunAsync(startupPacket);
+        return session.EndReason ?? "ended";
+    }
+
+    /// <summary>
+    /// From here on errors reach the client through the relay. A close that began before the relay
+    /// was attached stops it now; the instance may also have been lost while conmgr connected: check once,
+    /// then rely on change events.
+    /// </summary>
+    private void Attach(ApplicationConnection connection, IRelay relay)
+    {
+        connection.Relay = relay;
+        connection.State = ApplicationState.Proxying;
+        if (connection.IsClosing)
+        {
+            _ = relay.StopAtBoundaryAsync(null);
+        }
+
+        guard.CheckNow(connection);
     }
 
     /// <summary>

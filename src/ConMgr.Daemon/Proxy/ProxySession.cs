@@ -1,4 +1,4 @@
-// ProxySession.cs: relays one proxied client's PostgreSQL session to its instance, byte for byte, both ways.
+// ProxySession.cs: relays one proxied session over two Streams (the relay TLS will use; plaintext goes through RelayReactor).
 using System.Buffers;
 using System.Net.Sockets;
 using ConMgr.Configuration;
@@ -9,6 +9,9 @@ using ConMgr.Protocol.Postgres;
 namespace ConMgr.Daemon.Proxy;
 
 /// <summary>
+/// The Stream relay: what SslStream can wrap (the TLS issue); plaintext sessions use
+/// <see cref="RelayReactor"/>, which measured faster (docs/benchmarks.md, "Proxy"), unless
+/// CONMGR_PROXY_RELAY=stream asks for this one (the benchmark's comparison).
 /// Two pumps, client to server and server to client. Each waits for data with a zero-byte read,
 /// so an idle session holds no buffer; a pooled buffer is rented when data arrives and given back
 /// when a read does not fill it. Each pump writes everything it read before reading again: that is
@@ -93,15 +96,21 @@ public sealed class ProxySession : IRelay, IDisposable
 
     /// <summary>
     /// Ends the server side at once (a pending read fails) and waits for the server-to-client pump
-    /// to stop; true when every byte it gave the client ended a whole message, so an ErrorResponse
-    /// may follow. False after <paramref name="timeout"/> if a write to the client is still stuck.
+    /// to stop; if every byte it gave the client ended a whole message, sends <paramref name="errorResponse"/>.
+    /// A write to the client still stuck after <see cref="ApplicationHandler.ErrorSendTimeout"/> means no error.
     /// </summary>
-    public async Task<bool> StopAtBoundaryAsync(TimeSpan timeout)
+    public async Task<bool> StopAtBoundaryAsync(byte[]? errorResponse)
     {
         CloseServer();
         var pump = _serverToClient;
-        var stopped = await Task.WhenAny(pump, Task.Delay(timeout)) == pump;
-        return stopped && _atBoundary;
+        var stopped = await Task.WhenAny(pump, Task.Delay(ApplicationHandler.ErrorSendTimeout)) == pump;
+        if (!stopped || !_atBoundary || errorResponse is null)
+        {
+            return false;
+        }
+
+        using var cts = new CancellationTokenSource(ApplicationHandler.ErrorSendTimeout);
+        return await _client.TrySendAsync(errorResponse, cts.Token);
     }
 
     private async Task<string> PumpServerToClientAsync()

@@ -41,6 +41,7 @@ public sealed class ConMgrServer : IDisposable
     private ListenerGroup? _listener;
     private ListenerGroup? _readWriteListener;
     private ListenerGroup? _readOnlyListener;
+    private ProxyService? _proxy;
     private ControlServer? _control;
     private volatile string _state = "starting";
 
@@ -70,7 +71,7 @@ public sealed class ConMgrServer : IDisposable
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
-            var proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, _log);
+            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, _log);
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, _log, _time);
@@ -129,6 +130,7 @@ public sealed class ConMgrServer : IDisposable
         _readWriteListener?.Dispose();
         _readOnlyListener?.Dispose();
         _control?.Dispose();
+        _proxy?.Dispose();
         _stopMonitors.Dispose();
     }
 

@@ -1,4 +1,5 @@
 // HeartbeatServer.cs: the watchdog's rules for conmgr connections: admission, Hello, registration, and what a lost link costs.
+using ConMgr.Hosting.Posix;
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Heartbeat;

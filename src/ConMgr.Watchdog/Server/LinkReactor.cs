@@ -1,4 +1,5 @@
 // LinkReactor.cs: one thread, one epoll, one due-time queue: every heartbeat connection of the watchdog, from Hello to close.
+using ConMgr.Hosting.Posix;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;

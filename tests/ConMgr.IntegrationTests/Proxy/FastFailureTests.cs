@@ -73,10 +73,12 @@ public sealed class FastFailureTests
         }
     }
 
-    [Fact]
-    public async Task A_demoted_primary_ends_read_write_sessions_between_two_messages()
+    [Theory]
+    [InlineData("reactor")]
+    [InlineData("stream")]
+    public async Task A_demoted_primary_ends_read_write_sessions_between_two_messages(string relay)
     {
-        var (t, rw, _) = await ProxyCluster.StartAsync(standbys: 0);
+        var (t, rw, _) = await ProxyCluster.StartAsync(standbys: 0, relay: relay);
         await using var _ = t;
         await using var connection = await ProxyCluster.OpenAsync(rw);
         Assert.Equal(1, await ProxyCluster.ScalarAsync<int>(connection, "select 1"));

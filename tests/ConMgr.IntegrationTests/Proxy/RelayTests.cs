@@ -8,10 +8,12 @@ namespace ConMgr.IntegrationTests.Proxy;
 
 public sealed class RelayTests
 {
-    [Fact]
-    public async Task Prepared_statements_copy_in_and_out_and_a_pipelined_batch_pass_through_the_read_write_port()
+    [Theory]
+    [InlineData("reactor")]
+    [InlineData("stream")]
+    public async Task Prepared_statements_copy_in_and_out_and_a_pipelined_batch_pass_through_the_read_write_port(string relay)
     {
-        var (t, rw, _) = await ProxyCluster.StartAsync(standbys: 0);
+        var (t, rw, _) = await ProxyCluster.StartAsync(standbys: 0, relay: relay);
         await using var _ = t;
         await using var connection = await ProxyCluster.OpenAsync(rw);
         await using (var create = new NpgsqlCommand("create table relayed(id int, note text)", connection))
@@ -60,10 +62,12 @@ public sealed class RelayTests
         Assert.Equal(200_010_000m, results.GetDecimal(0));
     }
 
-    [Fact]
-    public async Task A_100_MB_result_through_the_read_only_port_has_the_same_checksum_as_on_a_direct_connection()
+    [Theory]
+    [InlineData("reactor")]
+    [InlineData("stream")]
+    public async Task A_100_MB_result_through_the_read_only_port_has_the_same_checksum_as_on_a_direct_connection(string relay)
     {
-        var (t, _, ro) = await ProxyCluster.StartAsync();
+        var (t, _, ro) = await ProxyCluster.StartAsync(relay: relay);
         await using var _ = t;
         const string Sql = "select g, repeat(md5(g::text), 30) from generate_series(1, 105000) g";
 

@@ -26,7 +26,7 @@ public sealed class TransparentCluster : IAsyncDisposable
     public string ConMgrHost => $"127.0.0.1:{Node.Port.ToString(CultureInfo.InvariantCulture)}";
 
     /// <remarks>conmgr.conf refuses a parameter set twice: <paramref name="heartbeatTimeout"/> and <paramref name="logMinMessages"/> replace the defaults here.</remarks>
-    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "", int checkAttrIntervalMs = CheckAttrIntervalMs, string heartbeatTimeout = "1s", string logMinMessages = "log")
+    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "", int checkAttrIntervalMs = CheckAttrIntervalMs, string heartbeatTimeout = "1s", string logMinMessages = "log", IReadOnlyDictionary<string, string>? conmgrEnvironment = null)
     {
         var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = checkAttrIntervalMs });
         try
@@ -34,6 +34,11 @@ public sealed class TransparentCluster : IAsyncDisposable
             var node = await ConMgrNode.CreateAsync(
                 $"heartbeat_interval = 200ms\nheartbeat_timeout = {heartbeatTimeout}\nheartbeat_connect_interval = 200ms\nheartbeat_connect_timeout = 2s\nlog_min_messages = {logMinMessages}\n"
                 + extraConmgrLines + ConMgrNode.InstanceLines(cluster));
+            foreach (var (name, value) in conmgrEnvironment ?? new Dictionary<string, string>())
+            {
+                node.Environment[name] = value;
+            }
+
             await node.StartAsync();
             for (var i = 0; i < cluster.Instances.Count; i++)
             {

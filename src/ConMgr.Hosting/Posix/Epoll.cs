@@ -1,16 +1,17 @@
-// Epoll.cs: the Linux calls the link reactor is made of (epoll, eventfd, recv/send on raw descriptors); no state, no allocation.
+// Epoll.cs: the Linux calls the reactors are made of (epoll, eventfd, recv/send on raw descriptors); no state, no allocation.
 using System.Runtime.InteropServices;
 
-namespace ConMgr.Watchdog.Server;
+namespace ConMgr.Hosting.Posix;
 
 /// <summary>
 /// Thin P/Invoke layer. <c>struct epoll_event</c> is packed (12 bytes) on x86-64 and naturally
 /// aligned (16 bytes) elsewhere, so events are read from a byte buffer at the offsets of the
 /// running architecture rather than through a struct whose layout would be right on one only.
 /// </summary>
-internal static unsafe partial class Epoll
+public static unsafe partial class Epoll
 {
     public const uint In = 0x001;
+    public const uint Out = 0x004;
     public const uint Err = 0x008;
     public const uint Hup = 0x010;
     public const uint RdHup = 0x2000;
@@ -18,11 +19,13 @@ internal static unsafe partial class Epoll
     public const int EAGAIN = 11;
     public const int EINTR = 4;
     public const int ECONNRESET = 104;
+    public const int EPIPE = 32;
 
     private const int CloExec = 0x80000;
     private const int NonBlock = 0x800;
     private const int CtlAdd = 1;
     private const int CtlDel = 2;
+    private const int CtlMod = 3;
     private const int MsgDontWait = 0x40;
     private const int MsgNoSignal = 0x4000;
     private const int DupFdCloExec = 1030;
@@ -46,7 +49,21 @@ internal static unsafe partial class Epoll
         Check(epoll_ctl(epoll, CtlAdd, fd, ev), "epoll_ctl(ADD)");
     }
 
+    /// <summary>Watches <paramref name="fd"/> for exactly <paramref name="events"/> (hang-up and errors are always reported).</summary>
+    public static void Add(int epoll, int fd, ulong data, uint events) => Control(epoll, CtlAdd, fd, data, events, "epoll_ctl(ADD)");
+
+    /// <summary>Changes what <paramref name="fd"/> is watched for.</summary>
+    public static void Modify(int epoll, int fd, ulong data, uint events) => Control(epoll, CtlMod, fd, data, events, "epoll_ctl(MOD)");
+
     public static void Remove(int epoll, int fd) => epoll_ctl(epoll, CtlDel, fd, null);
+
+    private static void Control(int epoll, int op, int fd, ulong data, uint events, string call)
+    {
+        var ev = stackalloc byte[16];
+        *(uint*)ev = events;
+        *(ulong*)(ev + DataOffset) = data;
+        Check(epoll_ctl(epoll, op, fd, ev), call);
+    }
 
     /// <summary>Waits up to <paramref name="timeoutMs"/>; returns the number of events in <paramref name="events"/>, 0 on EINTR.</summary>
     public static int Wait(int epoll, byte[] events, int timeoutMs)
