@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh: builds ConMgr, starts a local PostgreSQL primary + standby (each with its watchdog) and a
-# conmgr watching both, shows cm_ctl status, promotes the standby and shows what conmgr saw, then
-# stops everything and removes what it made.
+# conmgr watching both, shows cm_ctl status, two-phase connections, psql through the proxy ports (a
+# write refused on the read-only one, a query failing fast when the primary's host freezes), promotes
+# the standby and shows what conmgr saw, then stops everything and removes what it made.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./build.sh >/dev/null
@@ -27,9 +28,14 @@ echo
 echo "== Writing $demo/cm/conmgr.conf"
 mkdir -p "$demo/cm"
 port=$((20000 + RANDOM % 10000))
+rw=$((port + 1))
+ro=$((port + 2))
 cat > "$demo/cm/conmgr.conf" <<CONF
 # conmgr.conf written by demo.sh
 port = $port
+listen_addresses = '127.0.0.1'
+read_write_port = $rw
+read_only_port = $ro
 backend_hostaddr0 = '$PRIMARY_HOST'
 backend_port0 = $PRIMARY_PORT
 watchdog_port0 = $PRIMARY_WATCHDOG_PORT
@@ -63,6 +69,38 @@ probe read-only
 echo
 echo "== The example application of docs/client.md (examples/ConMgr.Example): writes on the primary, reads on a standby"
 "$bin/cm_example" "127.0.0.1:$port" | sed "s/^/  /"
+echo
+echo "== Proxy ports: psql knows nothing of conmgr, and lands on the right instance"
+for p in "$rw read-write" "$ro read-only"; do
+  set -- $p
+  psql -X -A -t -h 127.0.0.1 -p "$1" -U postgres -c "select '  $2 port $1 -> ' || case when pg_is_in_recovery() then 'standby' else 'primary' end || ' on port ' || inet_server_port()" postgres
+done
+echo
+echo "== A write on the read-only port, after trying to switch read-only off: refused with 25006"
+psql -X -h 127.0.0.1 -p "$ro" -U postgres -v VERBOSITY=verbose -c "set default_transaction_read_only = off" -c "show transaction_read_only" -c "create table demo_write(id int)" postgres 2>&1 | sed 's/^/  /' || true
+echo
+echo "== Freezing the primary's host (SIGSTOP of the postmaster and all its processes) under a running psql query on the read-write port"
+descendants() { echo "$1"; for child in $(pgrep -P "$1"); do descendants "$child"; done; }
+postmaster=$(head -1 "$PRIMARY_DATA/postmaster.pid")
+psql -X -h 127.0.0.1 -p "$rw" -U postgres -c "select pg_sleep(60)" postgres > "$demo/psql-freeze.log" 2>&1 &
+psql_pid=$!
+for _ in $(seq 100); do
+  [ "$(psql -X -A -t -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -c "select count(*) from pg_stat_activity where query = 'select pg_sleep(60)'" postgres)" = 1 ] && break
+  sleep 0.05
+done
+frozen_at=$(date +%s%N)
+kill -STOP $(descendants "$postmaster")
+wait "$psql_pid" || true
+failed_at=$(date +%s%N)
+kill -CONT $(descendants "$postmaster")
+echo "  psql got its error $(( (failed_at - frozen_at) / 1000000 )) ms after the freeze (heartbeat_timeout = 2s):"
+sed 's/^/    /' "$demo/psql-freeze.log"
+for _ in $(seq 100); do
+  as_user "$bin/cm_ctl" status -D "$demo/cm" -i instance | grep -qE '^ 0 .*\| up .*\| primary ' && break
+  sleep 0.1
+done
+echo "  thawed; the primary's heartbeat is back:"
+as_user "$bin/cm_ctl" status -D "$demo/cm" -i instance | sed 's/^/  /'
 echo
 echo "== Promoting the standby: its watchdog pushes the new role within watchdog.check_attr_interval"
 psql -X -A -t -h 127.0.0.1 -p "$STANDBY1_PORT" -U postgres -c 'select pg_promote()' postgres >/dev/null

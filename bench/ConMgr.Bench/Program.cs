@@ -36,7 +36,7 @@ public static class Program
             case ["fuzz", ..]:
                 return await FuzzBenchmark.RunAsync(TimeSpan.FromSeconds(Option(args, "--seconds", 300)), Option(args, "--seed", Environment.TickCount));
             case ["proxy", ..]:
-                await ProxyBenchmark.RunAsync(Option(args, "--rounds", 5), Option(args, "--seconds", 20), args.SkipWhile(a => a != "--modes").Skip(1).FirstOrDefault() ?? "select,single,connect");
+                await ProxyBenchmark.RunAsync(Option(args, "--rounds", 5), Option(args, "--seconds", 20), args.SkipWhile(a => a != "--modes").Skip(1).FirstOrDefault() ?? "select,single,connect", args.SkipWhile(a => a != "--paths").Skip(1).FirstOrDefault());
                 return 0;
             case ["connect", ..]:
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
