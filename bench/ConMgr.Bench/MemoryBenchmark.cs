@@ -46,28 +46,9 @@ public static class MemoryBenchmark
 
     private static async Task MeasurePgBouncerAsync(int connections, int concurrency)
     {
-        var port = FreePort.Next();
         var directory = Path.Combine(PgCluster.TestRoot, $"pgbouncer-{Guid.NewGuid():N}"[..20]);
-        Directory.CreateDirectory(directory);
-        var ini = Path.Combine(directory, "pgbouncer.ini");
-        await File.WriteAllTextAsync(ini, $"""
-            [databases]
-            * = host=127.0.0.1 port=1
-            [pgbouncer]
-            listen_addr = 127.0.0.1
-            listen_port = {port}
-            auth_type = trust
-            auth_file = {Path.Combine(directory, "users.txt")}
-            max_client_conn = 100000
-            unix_socket_dir =
-            logfile = {Path.Combine(directory, "pgbouncer.log")}
-            log_connections = 0
-            log_disconnections = 0
-            """);
-        await File.WriteAllTextAsync(Path.Combine(directory, "users.txt"), "\"postgres\" \"\"\n");
-        await ProcessRunner.RunAsync("chown", ["-R", "postgres", directory], RunAs.Self);
-        await using var process = BackgroundProcess.Start("/usr/sbin/pgbouncer", [ini], RunAs.Postgres, Path.Combine(directory, "stderr.log"));
-        await Poll.UntilAsync(() => CanConnect(port), TimeSpan.FromSeconds(30), "pgbouncer to listen");
+        var (process, port) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", 1, "max_client_conn = 100000");
+        await using var _ = process;
         await ReportAsync("pgbouncer 1.18 (Debian)", process.Pid, port, connections, concurrency);
     }
 
@@ -142,19 +123,5 @@ public static class MemoryBenchmark
     {
         var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
-    }
-
-    private static bool CanConnect(int port)
-    {
-        try
-        {
-            using var client = new TcpClient();
-            client.Connect(IPAddress.Loopback, port);
-            return true;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
     }
 }

@@ -32,7 +32,7 @@ public static partial class ProxyBenchmark
         var directory = Path.Combine(PgCluster.TestRoot, $"proxybench-{Guid.NewGuid():N}"[..22]);
         Directory.CreateDirectory(directory);
         const string PeerAddress = "127.0.0.2";
-        var (pgbouncer, pgbouncerPort) = await StartPgBouncerAsync(directory, primary.Port);
+        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, PeerAddress, primary.Port, "pool_mode = session\ndefault_pool_size = 20\nmax_client_conn = 1000");
         await using var _ = pgbouncer;
         var (haproxy, haproxyPort) = await StartHaproxyAsync(directory, primary.Port);
         await using var __ = haproxy;
@@ -88,33 +88,6 @@ public static partial class ProxyBenchmark
     private static double Parse(Regex pattern, string output) =>
         pattern.Match(output) is { Success: true } m ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no match for {pattern} in:\n{output}");
 
-    private static async Task<(BackgroundProcess Process, int Port)> StartPgBouncerAsync(string directory, int serverPort)
-    {
-        var port = FreePort.Next();
-        var ini = Path.Combine(directory, "pgbouncer.ini");
-        await File.WriteAllTextAsync(ini, $"""
-            [databases]
-            * = host=127.0.0.2 port={serverPort}
-            [pgbouncer]
-            listen_addr = 127.0.0.1
-            listen_port = {port}
-            auth_type = trust
-            auth_file = {Path.Combine(directory, "users.txt")}
-            pool_mode = session
-            default_pool_size = 20
-            max_client_conn = 1000
-            unix_socket_dir =
-            logfile = {Path.Combine(directory, "pgbouncer.log")}
-            log_connections = 0
-            log_disconnections = 0
-            """);
-        await File.WriteAllTextAsync(Path.Combine(directory, "users.txt"), "\"postgres\" \"\"\n");
-        await ProcessRunner.RunAsync("chown", ["-R", "postgres", directory], RunAs.Self);
-        var process = BackgroundProcess.Start("/usr/sbin/pgbouncer", [ini], RunAs.Postgres, Path.Combine(directory, "pgbouncer.stderr"));
-        await Poll.UntilAsync(() => CanConnect(port), TimeSpan.FromSeconds(30), "pgbouncer to listen");
-        return (process, port);
-    }
-
     private static async Task<(BackgroundProcess Process, int Port)> StartHaproxyAsync(string directory, int serverPort)
     {
         var port = FreePort.Next();
@@ -133,22 +106,8 @@ public static partial class ProxyBenchmark
             """ + "\n");
         await ProcessRunner.RunAsync("chown", ["-R", "postgres", directory], RunAs.Self);
         var process = BackgroundProcess.Start("/usr/sbin/haproxy", ["-db", "-f", cfg], RunAs.Postgres, Path.Combine(directory, "haproxy.log"));
-        await Poll.UntilAsync(() => CanConnect(port), TimeSpan.FromSeconds(30), "haproxy to listen");
+        await Poll.UntilAsync(() => PgBouncerPeer.CanConnect(port), TimeSpan.FromSeconds(30), "haproxy to listen");
         return (process, port);
-    }
-
-    private static bool CanConnect(int port)
-    {
-        try
-        {
-            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
-            socket.Connect(System.Net.IPAddress.Loopback, port);
-            return true;
-        }
-        catch (System.Net.Sockets.SocketException)
-        {
-            return false;
-        }
     }
 
     [GeneratedRegex(@"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")]

@@ -30,12 +30,10 @@ public sealed class ProxySession : IRelay, IDisposable
     private readonly Stream _clientStream;
     private readonly Stream _serverStream;
     private readonly InstanceSettings _instance;
-    private readonly CancelKeys _keys;
-    private readonly ServerMessageTracker _messages;
+    private readonly ServerFollower _follower;
     private readonly ServerLog _log;
     private Task<string> _serverToClient = Task.FromResult("not started");
     private volatile bool _atBoundary = true;
-    private bool _keyRegistered;
     private int _serverClosed;
 
     public ProxySession(ApplicationConnection client, Socket server, InstanceSettings instance, CancelKeys keys, ServerLog log)
@@ -44,11 +42,10 @@ public sealed class ProxySession : IRelay, IDisposable
         _client = client;
         _server = server;
         _instance = instance;
-        _keys = keys;
         _log = log;
         _clientStream = new NetworkStream(client.Socket, ownsSocket: false);
         _serverStream = new NetworkStream(server, ownsSocket: false);
-        _messages = new ServerMessageTracker(keys.Reserve);
+        _follower = new ServerFollower(keys, instance);
     }
 
     /// <summary>Why the session ended, for the log.</summary>
@@ -60,7 +57,7 @@ public sealed class ProxySession : IRelay, IDisposable
         ArgumentNullException.ThrowIfNull(startupPacket);
         try
         {
-            _serverToClient = PumpServerToClientAsync();
+            _serverToClient = PumpAsync(_serverStream, _clientStream, fromServer: true);
             var clientToServer = PumpClientToServerAsync(startupPacket);
             var first = await Task.WhenAny(clientToServer, _serverToClient);
             EndReason ??= await first;
@@ -87,10 +84,7 @@ public sealed class ProxySession : IRelay, IDisposable
         finally
         {
             CloseServer();
-            if (_messages.ClientKey is { } key)
-            {
-                _keys.Remove(key);
-            }
+            _follower.Release();
         }
     }
 
@@ -113,8 +107,13 @@ public sealed class ProxySession : IRelay, IDisposable
         return await _client.TrySendAsync(errorResponse, cts.Token);
     }
 
-    private async Task<string> PumpServerToClientAsync()
+    /// <summary>
+    /// One direction. The server's bytes are followed for message boundaries (and the cancel key)
+    /// before they are written; the client's are passed as they are.
+    /// </summary>
+    private async Task<string> PumpAsync(Stream from, Stream to, bool fromServer)
     {
+        var side = fromServer ? "server" : "client";
         byte[]? buffer = null;
         try
         {
@@ -122,31 +121,32 @@ public sealed class ProxySession : IRelay, IDisposable
             {
                 if (buffer is null)
                 {
-                    _ = await _serverStream.ReadAsync(Memory<byte>.Empty);
+                    _ = await from.ReadAsync(Memory<byte>.Empty);
                     buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                 }
 
-                var read = await _serverStream.ReadAsync(buffer);
+                var read = await from.ReadAsync(buffer);
                 if (read == 0)
                 {
-                    return "the server closed the connection";
+                    return $"the {side} closed the connection";
                 }
 
-                _atBoundary = false;
-                if (!_messages.Advance(buffer.AsSpan(0, read), out var error))
+                if (fromServer)
                 {
-                    _log.Log($"closing proxied session of {_client.Describe()} on instance {_instance.Number}: {error}");
-                    return error!;
+                    _atBoundary = false;
+                    if (!_follower.Follow(buffer.AsSpan(0, read), out var error))
+                    {
+                        _log.Log($"closing proxied session of {_client.Describe()} on instance {_instance.Number}: {error}");
+                        return error!;
+                    }
                 }
 
-                if (!_keyRegistered && _messages.ServerKey is { } serverKey)
+                await to.WriteAsync(buffer.AsMemory(0, read));
+                if (fromServer)
                 {
-                    _keys.Register(_messages.ClientKey!, serverKey, _instance);
-                    _keyRegistered = true;
+                    _atBoundary = _follower.Tracker.AtBoundary;
                 }
 
-                await _clientStream.WriteAsync(buffer.AsMemory(0, read));
-                _atBoundary = _messages.AtBoundary;
                 if (read < buffer.Length)
                 {
                     ArrayPool<byte>.Shared.Return(buffer);
@@ -156,7 +156,7 @@ public sealed class ProxySession : IRelay, IDisposable
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
-            return $"server side ended: {ex.Message}";
+            return $"{side} side ended: {ex.Message}";
         }
         finally
         {
@@ -169,43 +169,16 @@ public sealed class ProxySession : IRelay, IDisposable
 
     private async Task<string> PumpClientToServerAsync(byte[] startupPacket)
     {
-        byte[]? buffer = null;
         try
         {
             await _serverStream.WriteAsync(startupPacket);
-            while (true)
-            {
-                if (buffer is null)
-                {
-                    _ = await _clientStream.ReadAsync(Memory<byte>.Empty);
-                    buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-                }
-
-                var read = await _clientStream.ReadAsync(buffer);
-                if (read == 0)
-                {
-                    return "the client closed the connection";
-                }
-
-                await _serverStream.WriteAsync(buffer.AsMemory(0, read));
-                if (read < buffer.Length)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = null;
-                }
-            }
         }
-        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
         {
-            return $"client side ended: {ex.Message}";
+            return $"server side ended: {ex.Message}";
         }
-        finally
-        {
-            if (buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(buffer);
-            }
-        }
+
+        return await PumpAsync(_clientStream, _serverStream, fromServer: false);
     }
 
     public void Dispose()

@@ -25,12 +25,11 @@ internal sealed class RelayDirection
 public sealed class RelaySession : IRelay
 {
     private readonly RelayReactor _reactor;
-    private readonly CancelKeys _keys;
+    private readonly ServerFollower _server;
     private readonly InstanceSettings _instance;
     private readonly ApplicationConnection _client;
     private readonly ServerLog _log;
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private bool _keyRegistered;
 
     internal RelaySession(RelayReactor reactor, int clientFd, int serverFd, InstanceSettings instance, CancelKeys keys, ApplicationConnection client, ServerLog log)
     {
@@ -38,10 +37,9 @@ public sealed class RelaySession : IRelay
         ClientFd = clientFd;
         ServerFd = serverFd;
         _instance = instance;
-        _keys = keys;
         _client = client;
         _log = log;
-        Tracker = new ServerMessageTracker(keys.Reserve);
+        _server = new ServerFollower(keys, instance);
     }
 
     internal long Id { get; set; }
@@ -58,7 +56,7 @@ public sealed class RelaySession : IRelay
 
     internal RelayDirection Down { get; } = new();
 
-    internal ServerMessageTracker Tracker { get; }
+    internal ServerMessageTracker Tracker => _server.Tracker;
 
     internal TaskCompletionSource<bool> StopResult { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -82,21 +80,7 @@ public sealed class RelaySession : IRelay
     }
 
     /// <summary>Follows the server's bytes (boundaries, the cancel key); false with <paramref name="error"/> when they are not PostgreSQL's protocol.</summary>
-    internal bool FollowServer(Span<byte> bytes, out string? error)
-    {
-        if (!Tracker.Advance(bytes, out error))
-        {
-            return false;
-        }
-
-        if (!_keyRegistered && Tracker.ServerKey is { } serverKey)
-        {
-            _keys.Register(Tracker.ClientKey!, serverKey, _instance);
-            _keyRegistered = true;
-        }
-
-        return true;
-    }
+    internal bool FollowServer(Span<byte> bytes, out string? error) => _server.Follow(bytes, out error);
 
     internal void Log(string message) => _log.Log($"proxied session of {_client.Describe()} on instance {_instance.Number}: {message}");
 
@@ -112,11 +96,7 @@ public sealed class RelaySession : IRelay
             }
         }
 
-        if (Tracker.ClientKey is { } key)
-        {
-            _keys.Remove(key);
-        }
-
+        _server.Release();
         StopResult.TrySetResult(false);
         _ended.TrySetResult(reason);
     }
