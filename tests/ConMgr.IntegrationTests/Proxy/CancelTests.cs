@@ -35,11 +35,7 @@ public sealed class CancelTests
     {
         var (t, rw, _) = await ProxyCluster.StartAsync(standbys: 0);
         await using var __ = t;
-        await using var psql = BackgroundProcess.Start(
-            "psql",
-            ["-X", "-h", "127.0.0.1", "-p", rw.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-c", "select pg_sleep(60)"],
-            RunAs.Postgres,
-            Path.Combine(t.Node.Directory, "psql-cancel.log"));
+        await using var psql = ProxyCluster.StartPsql(t, rw, "select pg_sleep(60)", "psql-cancel.log");
         await WaitActiveAsync(t.Cluster.Primary, 1);
 
         // psql itself: the wrapper that runs it as postgres passes SIGINT on.

@@ -49,11 +49,7 @@ public sealed class FastFailureTests
     {
         var (t, _, ro) = await ProxyCluster.StartAsync();
         await using var __ = t;
-        await using var psql = BackgroundProcess.Start(
-            "psql",
-            ["-X", "-h", "127.0.0.1", "-p", ro.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-c", "select pg_sleep(60)"],
-            RunAs.Postgres,
-            Path.Combine(t.Node.Directory, "psql-loss.log"));
+        await using var psql = ProxyCluster.StartPsql(t, ro, "select pg_sleep(60)", "psql-loss.log");
         var standby = t.Cluster.Standbys[0];
         await Poll.UntilAsync(async () => await standby.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(60)' and state = 'active'") == 1, TransparentCluster.Deadline, "the query on the standby");
 

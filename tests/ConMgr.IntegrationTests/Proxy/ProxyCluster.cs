@@ -35,6 +35,13 @@ public static class ProxyCluster
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
+    /// <summary>psql -X -c <paramref name="sql"/> against a proxy port, left running (its output in <paramref name="logName"/> in conmgr's directory).</summary>
+    public static BackgroundProcess StartPsql(TransparentCluster t, int port, string sql, string logName) => BackgroundProcess.Start(
+        "psql",
+        ["-X", "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-c", sql],
+        RunAs.Postgres,
+        Path.Combine(t.Node.Directory, logName));
+
     /// <summary>psql -X against a proxy port, as the postgres OS user; its whole output.</summary>
     public static Task<ProcessResult> PsqlAsync(int port, params string[] args) =>
         ProcessRunner.RunAsync("psql", ["-X", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-d", "postgres", .. args], RunAs.Postgres, TimeSpan.FromSeconds(60));
