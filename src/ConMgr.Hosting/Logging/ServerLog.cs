@@ -21,7 +21,11 @@ public sealed class ServerLog : IDisposable
 
     private readonly ILogSink[] _sinks;
     private readonly TimeProvider _time;
-    private readonly Channel<LogRecord> _queue = Channel.CreateBounded<LogRecord>(new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    // Synchronous continuations: the writer thread blocks on WaitToReadAsync, and with the default
+    // (asynchronous) continuations its wake-up would be a work item on the thread pool, so a busy
+    // or starved pool would hold every log line back. Here the writing thread only sets the
+    // writer's event; the line itself is still written on the writer thread.
+    private readonly Channel<LogRecord> _queue = Channel.CreateBounded<LogRecord>(new BoundedChannelOptions(Capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait, AllowSynchronousContinuations = true });
     private readonly Thread _writer;
     private long _dropped;
     private long _pending;
