@@ -120,6 +120,10 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             }
 
             server.Dispose();
+
+            // Before any byte was relayed, so the client can still be told, and not with a bare close.
+            log.Log($"could not start relaying {connection.Describe()} to instance {instance.Number}: {ex.Message}");
+            await connection.CloseWithErrorAsync(ClientErrors.BackendUnreachable(connection.Port ?? "proxy", $"instance {instance.Number}: {ex.Message}"), ApplicationHandler.ErrorSendTimeout);
             return $"could not start relaying: {ex.Message}";
         }
 
