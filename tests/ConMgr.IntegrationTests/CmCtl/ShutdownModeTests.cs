@@ -90,14 +90,27 @@ public sealed class ShutdownModeTests
 
         await File.AppendAllTextAsync(node.Paths.ConfigFile, "max_connections = 7\n");
         Assert.Equal(0, (await node.CtlAsync("reload")).ExitCode);
-        await Poll.UntilAsync(() => node.Log.Contains("parameter \"max_connections\" cannot be changed without restarting conmgr", StringComparison.Ordinal), Deadline, "the reload report");
+        await WaitLogAsync(node, "parameter \"max_connections\" cannot be changed without restarting conmgr", "the reload report");
 
         await File.AppendAllTextAsync(node.Paths.ConfigFile, "bogus = 1\n");
         Assert.Equal(0, (await node.CtlAsync("reload")).ExitCode);
-        await Poll.UntilAsync(() => node.Log.Contains("parameter \"bogus\": unrecognized configuration parameter; configuration file not applied", StringComparison.Ordinal), Deadline, "the reload error");
+        await WaitLogAsync(node, "parameter \"bogus\": unrecognized configuration parameter; configuration file not applied", "the reload error");
 
         Assert.Equal(pid, node.Pid);
         Assert.Equal("ready", (await node.StatusAsync()).State);
+    }
+
+    /// <summary>Waits for <paramref name="line"/> in conmgr's log; on timeout the log is in the failure.</summary>
+    private static async Task WaitLogAsync(ConMgrNode node, string line, string what)
+    {
+        try
+        {
+            await Poll.UntilAsync(() => node.Log.Contains(line, StringComparison.Ordinal), Deadline, what);
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}; conmgr.log:\n{node.Log}", ex);
+        }
     }
 
     [Theory]

@@ -20,7 +20,7 @@ public sealed class LifecycleTests
         Assert.True(await third.ClosedWithoutDataAsync(TimeSpan.FromSeconds(10)));
         using var fourth = await PgWire.ConnectAsync("127.0.0.1", rw);
         Assert.True(await fourth.ClosedWithoutDataAsync(TimeSpan.FromSeconds(10)));
-        Assert.Contains("too many connections (max_connections = 2)", t.Node.Log, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => t.Node.Log.Contains("too many connections (max_connections = 2)", StringComparison.Ordinal), TransparentCluster.Deadline, "the LOG line of the refusal");
 
         await reader.CloseAsync();
         await Poll.UntilAsync(async () => (await t.Node.StatusAsync()).Applications.Count == 1, TransparentCluster.Deadline, "the reader to leave");
