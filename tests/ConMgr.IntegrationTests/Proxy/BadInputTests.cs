@@ -108,6 +108,14 @@ public sealed class BadInputTests
             Path.Combine(t.Node.Directory, "psql-copy.log"));
         const string Copying = "select count(*) from pg_stat_activity where query = 'copy sink from stdin'";
         await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>(Copying) == 1, TransparentCluster.Deadline, "the COPY to run");
+        // Freeze the pipeline, then kill psql alone: if `yes` died first, psql would see the end of its
+        // input and finish the COPY properly (a committed COPY, not a vanished client).
+        ProcessTree.Signal(psql.Pid, Libc.SIGSTOP);
+        foreach (var psqlPid in ProcessTree.Of(psql.Pid).Where(p => File.ReadAllText($"/proc/{p}/comm").Trim() == "psql"))
+        {
+            Libc.Kill(psqlPid, Libc.SIGKILL);
+        }
+
         ProcessTree.KillAll(psql.Pid);
 
         await Poll.UntilAsync(async () => await t.Cluster.Primary.ScalarAsync<long>(Copying) == 0, TransparentCluster.Deadline, "the server session to end");
