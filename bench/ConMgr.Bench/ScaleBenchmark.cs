@@ -94,7 +94,7 @@ public static class ScaleBenchmark
     /// <summary>heartbeat_floor (built by bench/run.sh beside cm_bench) on a free loopback port, answering Hello as a watchdog would.</summary>
     private static Process StartFloor(out int port)
     {
-        port = FreePort();
+        port = FreePort.Next();
         var reply = HeartbeatCodec.ToArray(new WelcomeFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion))
             .Concat(HeartbeatCodec.ToArray(new AttributesFrame(new InstanceAttributes(true, false, false, 1, 1, 0, -1, 150000, 1))))
             .ToArray();
@@ -112,13 +112,6 @@ public static class ScaleBenchmark
         }
 
         return process;
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     private static async Task<List<(HeartbeatLink Link, Task<string> Run)>> ConnectAsync(int port, int count)

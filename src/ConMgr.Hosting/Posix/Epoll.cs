@@ -41,13 +41,7 @@ public static unsafe partial class Epoll
     public static int CreateEventFd() => Check(eventfd(0, NonBlock | CloExec), "eventfd");
 
     /// <summary>Watches <paramref name="fd"/> for input (and hang-up), tagged with <paramref name="data"/>.</summary>
-    public static void Add(int epoll, int fd, ulong data)
-    {
-        var ev = stackalloc byte[16];
-        *(uint*)ev = In | RdHup;
-        *(ulong*)(ev + DataOffset) = data;
-        Check(epoll_ctl(epoll, CtlAdd, fd, ev), "epoll_ctl(ADD)");
-    }
+    public static void Add(int epoll, int fd, ulong data) => Add(epoll, fd, data, In | RdHup);
 
     /// <summary>Watches <paramref name="fd"/> for exactly <paramref name="events"/> (hang-up and errors are always reported).</summary>
     public static void Add(int epoll, int fd, ulong data, uint events) => Control(epoll, CtlAdd, fd, data, events, "epoll_ctl(ADD)");

@@ -1,6 +1,4 @@
 // RuntimeEpoll.cs: takes a socket out of .NET's own epoll sets before a reactor of ours adopts it.
-using System.Runtime.InteropServices;
-
 namespace ConMgr.Hosting.Posix;
 
 /// <summary>
@@ -11,9 +9,8 @@ namespace ConMgr.Hosting.Posix;
 /// switches of the relay). <see cref="Forget"/> deletes the descriptor from every epoll set of
 /// the process that is not one of ours, while the runtime's descriptor number is still open.
 /// </summary>
-public static partial class RuntimeEpoll
+public static class RuntimeEpoll
 {
-    private const int CtlDel = 2;
     private static readonly Lock Gate = new();
     private static readonly HashSet<int> Ours = [];
     private static int[]? s_runtime;
@@ -33,7 +30,7 @@ public static partial class RuntimeEpoll
     {
         foreach (var epoll in RuntimeSets())
         {
-            _ = epoll_ctl(epoll, CtlDel, (int)fd, 0);
+            Epoll.Remove(epoll, (int)fd);
         }
     }
 
@@ -60,7 +57,4 @@ public static partial class RuntimeEpoll
             return null;
         }
     }
-
-    [LibraryImport("libc", SetLastError = true)]
-    private static partial int epoll_ctl(int epfd, int op, int fd, nint ev);
 }
