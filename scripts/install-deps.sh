@@ -31,4 +31,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# node-postgres for the proxy tests' client matrix, from the npm registry at the versions package-lock.json pins.
+node_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/clients/node"
+if [ ! -d "$node_dir/node_modules/pg" ] || [ ! -d "$node_dir/node_modules/pg-copy-streams" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "install-deps.sh: npm (Node.js) is required for the node-postgres tests" >&2; exit 1; }
+  echo "install-deps.sh: npm ci in tests/clients/node"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 command -v dotnet >/dev/null 2>&1 || { echo "install-deps.sh: the .NET SDK (dotnet) is required" >&2; exit 1; }

@@ -8,6 +8,9 @@ namespace ConMgr.IntegrationTests.Proxy;
 
 public sealed class RelayTests
 {
+    /// <summary>A result of a little over 100 MB, rows of an int and a 960-character text.</summary>
+    internal const string BigResultSql = "select g, repeat(md5(g::text), 30) from generate_series(1, 105000) g";
+
     [Theory]
     [InlineData("reactor")]
     [InlineData("stream")]
@@ -69,14 +72,13 @@ public sealed class RelayTests
     {
         var (t, _, ro) = await ProxyCluster.StartAsync(relay: relay);
         await using var _ = t;
-        const string Sql = "select g, repeat(md5(g::text), 30) from generate_series(1, 105000) g";
 
         await using var proxied = await ProxyCluster.OpenAsync(ro);
         await using var direct = new NpgsqlConnection(t.Cluster.Standbys[0].TcpConnectionString());
         await direct.OpenAsync();
 
-        var (proxiedBytes, proxiedHash) = await ChecksumAsync(proxied, Sql);
-        var (directBytes, directHash) = await ChecksumAsync(direct, Sql);
+        var (proxiedBytes, proxiedHash) = await ChecksumAsync(proxied, BigResultSql);
+        var (directBytes, directHash) = await ChecksumAsync(direct, BigResultSql);
 
         Assert.True(proxiedBytes >= 100_000_000, $"only {proxiedBytes} bytes");
         Assert.Equal(directBytes, proxiedBytes);
@@ -107,7 +109,8 @@ public sealed class RelayTests
         await wait;
     }
 
-    private static async Task<(long Bytes, string Hash)> ChecksumAsync(NpgsqlConnection connection, string sql)
+    /// <summary>Byte count and SHA-256 of the rows as <c>id|text\n</c>, the bytes every client in tests/clients hashes.</summary>
+    internal static async Task<(long Bytes, string Hash)> ChecksumAsync(NpgsqlConnection connection, string sql)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long bytes = 0;
