@@ -69,6 +69,20 @@ public sealed class NetworkLink : IAsyncDisposable
         IptablesAsync("-A", "INPUT", "-i", ServerDevice, "-j", "DROP"),
         IptablesAsync("-A", "OUTPUT", "-o", ServerDevice, "-j", "DROP"));
 
+    /// <summary>
+    /// Drops, both ways, the link's TCP traffic of the servers listening on <paramref name="ports"/>
+    /// inside the server namespace: one instance's host cut off while the others on the link go on.
+    /// </summary>
+    public async Task CutPortsAsync(params int[] ports)
+    {
+        ArgumentNullException.ThrowIfNull(ports);
+        foreach (var port in ports.Select(p => p.ToString(CultureInfo.InvariantCulture)))
+        {
+            await IptablesAsync("-A", "INPUT", "-i", ServerDevice, "-p", "tcp", "--dport", port, "-j", "DROP");
+            await IptablesAsync("-A", "OUTPUT", "-o", ServerDevice, "-p", "tcp", "--sport", port, "-j", "DROP");
+        }
+    }
+
     /// <summary>Lets packets through again.</summary>
     public Task RestoreAsync() => IptablesAsync("-F");
 
