@@ -1,4 +1,4 @@
-// LinkCutTests.cs: psql mid-query on either port hears of its instance's cut link within the heartbeat timeout; the read-write port follows the failover.
+// LinkCutTests.cs: psql mid-query on either port hears of its instance's cut link within the heartbeat timeout; the read-write port follows the failover; a silent backend port costs only the connect timeout.
 using System.Diagnostics;
 using System.Globalization;
 using ConMgr.IntegrationTests.Transparent;
@@ -15,20 +15,11 @@ public sealed class LinkCutTests
     [Fact]
     public async Task Psql_on_each_port_fails_within_the_heartbeat_timeout_when_its_instances_link_is_cut_and_the_read_write_port_then_lands_on_the_new_primary()
     {
-        // The cluster on a "server host" namespace, conmgr and psql on a "client host" namespace, a veth link between.
         await using var link = await NetworkLink.CreateAsync();
         await using var cluster = await PgCluster.StartAsync(link.ServerCluster(1, TransparentCluster.CheckAttrIntervalMs));
-        var clientHost = new RunAs("postgres", link.ClientNamespace);
-        var rw = FreePort.Next();
-        var ro = FreePort.Next();
-        await using var node = await ConMgrNode.CreateAsync(
-            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nread_only_port = {ro}\n" + ConMgrNode.InstanceLines(cluster),
-            clientHost);
-        await node.StartAsync();
-        for (var i = 0; i < 2; i++)
-        {
-            await node.WaitInstanceAsync(i, s => s.Heartbeat == "up" && s.Role != "unknown", TransparentCluster.Deadline, $"instance {i}'s link");
-        }
+        var (rw, ro) = (FreePort.Next(), FreePort.Next());
+        await using var node = await StartConMgrAsync(link, cluster, rw, ro);
+        var clientHost = ClientHost(link);
 
         var (primary, standby) = (cluster.Primary, cluster.Standbys[0]);
         await using var onPrimary = StartPsql(node, clientHost, rw, "psql-rw.log");
@@ -51,6 +42,61 @@ public sealed class LinkCutTests
         var next = await ProcessRunner.RunAsync("psql", [.. PsqlArgs(rw), "-At", "-c", "select inet_server_port(), pg_is_in_recovery()"], clientHost, TimeSpan.FromSeconds(30));
         Assert.True(next.ExitCode == 0, next.Output);
         Assert.Equal($"{standby.Port.ToString(CultureInfo.InvariantCulture)}|f", next.StandardOutput.Trim());
+    }
+
+    [Fact]
+    public async Task A_port_whose_instance_does_not_answer_connect_gives_up_after_its_connect_timeout_and_tries_the_next_instance()
+    {
+        await using var link = await NetworkLink.CreateAsync();
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(1, TransparentCluster.CheckAttrIntervalMs));
+        var (rw, ro) = (FreePort.Next(), FreePort.Next());
+        await using var node = await StartConMgrAsync(link, cluster, rw, ro, "read_write_connect_timeout = 1s\nread_only_connect_timeout = 1s\n");
+        var (primary, standby) = (cluster.Primary, cluster.Standbys[0]);
+
+        // The primary's PostgreSQL port swallows SYNs while its watchdog's heartbeat goes on: it stays eligible, and unreachable.
+        await link.CutPortsAsync(primary.Port);
+        var watch = Stopwatch.StartNew();
+        var refused = await ProcessRunner.RunAsync("psql", [.. PsqlArgs(rw), "-c", "select 1"], ClientHost(link), TransparentCluster.Deadline);
+        var elapsed = watch.Elapsed;
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.InRange(elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(5));
+        Assert.Contains("conmgr's read-write port could not connect to any eligible instance", refused.Output, StringComparison.Ordinal);
+        Assert.Contains($"timeout expired after 1s connecting to {NetworkLink.ServerAddress}:{primary.Port.ToString(CultureInfo.InvariantCulture)}", refused.Output, StringComparison.Ordinal);
+
+        // The standby's port instead: the read-only port waits its timeout on the standby, then falls back to the primary.
+        await link.RestoreAsync();
+        await link.CutPortsAsync(standby.Port);
+        watch.Restart();
+        var fellBack = await ProcessRunner.RunAsync("psql", [.. PsqlArgs(ro), "-At", "-c", "select inet_server_port(), pg_is_in_recovery(), current_setting('transaction_read_only')"], ClientHost(link), TransparentCluster.Deadline);
+        elapsed = watch.Elapsed;
+        Assert.True(fellBack.ExitCode == 0, fellBack.Output);
+        Assert.Equal($"{primary.Port.ToString(CultureInfo.InvariantCulture)}|f|on", fellBack.StandardOutput.Trim());
+        Assert.InRange(elapsed, TimeSpan.FromMilliseconds(900), TimeSpan.FromSeconds(5));
+    }
+
+    private static RunAs ClientHost(NetworkLink link) => new("postgres", link.ClientNamespace);
+
+    /// <summary>conmgr with both ports on the client host's loopback, watching the cluster on the server host across the link; every link up.</summary>
+    private static async Task<ConMgrNode> StartConMgrAsync(NetworkLink link, PgCluster cluster, int rw, int ro, string extraLines = "")
+    {
+        var node = await ConMgrNode.CreateAsync(
+            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nread_only_port = {ro}\n{extraLines}" + ConMgrNode.InstanceLines(cluster),
+            ClientHost(link));
+        try
+        {
+            await node.StartAsync();
+            for (var i = 0; i <= cluster.Standbys.Count; i++)
+            {
+                await node.WaitInstanceAsync(i, s => s.Heartbeat == "up" && s.Role != "unknown", TransparentCluster.Deadline, $"instance {i}'s link");
+            }
+
+            return node;
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
     }
 
     private static async Task AssertFailsFastAsync(Func<Task> cut, BackgroundProcess psql, string expected)
