@@ -23,7 +23,7 @@ public static class Program
     public static int Main(string[] args)
     {
         Environment.SetEnvironmentVariable(InlineCompletionsVariable, "1");
-        Libc.UnignoreShutdownSignals();
+        Libc.UnignoreSignals(Libc.SIGINT, Libc.SIGQUIT, Libc.SIGHUP);
         string? directoryOption = null;
         for (var i = 0; i < args.Length; i++)
         {

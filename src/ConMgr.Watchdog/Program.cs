@@ -39,7 +39,7 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
-        Libc.UnignoreShutdownSignals();
+        Libc.UnignoreSignals(Libc.SIGINT, Libc.SIGQUIT);
         string? dataDirectory = null;
         string? connectionString = null;
         int? port = null;

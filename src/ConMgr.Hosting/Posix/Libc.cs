@@ -54,16 +54,21 @@ public static partial class Libc
     }
 
     /// <summary>
-    /// Puts SIGINT and SIGQUIT back to their default disposition. A process started in the
-    /// background by a shell (<c>cmd &amp;</c>, nohup) inherits them ignored, and .NET then never
-    /// delivers them to a <see cref="System.Runtime.InteropServices.PosixSignalRegistration"/>:
-    /// <c>cm_ctl stop -m fast</c> and <c>-m immediate</c> would be silently lost. Call before
-    /// registering handlers.
+    /// Puts <paramref name="signals"/> back to their default disposition. A process started in the
+    /// background by a shell (<c>cmd &amp;</c>) inherits SIGINT and SIGQUIT ignored, one started by
+    /// nohup SIGHUP, and .NET then never delivers them to a
+    /// <see cref="System.Runtime.InteropServices.PosixSignalRegistration"/>: <c>cm_ctl stop -m fast</c>,
+    /// <c>-m immediate</c> or <c>cm_ctl reload</c> would be silently lost (the postmaster, too,
+    /// installs its handlers whatever it inherited). Call before registering handlers, and only for
+    /// signals the program then handles: a signal put back to its default and not handled ends the process.
     /// </summary>
-    public static void UnignoreShutdownSignals()
+    public static void UnignoreSignals(params int[] signals)
     {
-        signal(SIGINT, 0);
-        signal(SIGQUIT, 0);
+        ArgumentNullException.ThrowIfNull(signals);
+        foreach (var signum in signals)
+        {
+            signal(signum, 0);
+        }
     }
 
     [LibraryImport("libc", SetLastError = true)]
