@@ -31,9 +31,12 @@ public sealed class Router(Func<int, int> outstanding)
             return new RouteResult(-1, null, Explain(rows, view, target));
         }
 
-        // Least outstanding connections; among equals, rotate so equal load spreads evenly.
-        var least = candidates.Min(c => outstanding(c.Index));
-        var tied = candidates.Where(c => outstanding(c.Index) == least).ToList();
+        // Least outstanding connections; among equals, rotate so equal load spreads evenly. The
+        // counts change under our feet (other connections come and go): read each once, or the
+        // minimum of one reading may match nobody in the next.
+        var load = candidates.Select(c => (Candidate: c, Outstanding: outstanding(c.Index))).ToList();
+        var least = load.Min(l => l.Outstanding);
+        var tied = load.Where(l => l.Outstanding == least).Select(l => l.Candidate).ToList();
         var pick = tied[(int)((uint)Interlocked.Increment(ref _cursor) % (uint)tied.Count)];
         return new RouteResult(pick.Index, pick.Row, null, candidates.Count);
     }
