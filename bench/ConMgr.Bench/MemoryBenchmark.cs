@@ -54,36 +54,11 @@ public static class MemoryBenchmark
 
     private static async Task ReportAsync(string name, int pid, int port, int connections, int concurrency)
     {
-        var idle = await StableRssAsync(pid, TimeSpan.FromSeconds(60));
+        var idle = await Rss.StableAsync(pid, TimeSpan.FromSeconds(60));
         await BurstAsync(port, connections, concurrency);
-        var peak = Kib(pid, "VmHWM:");
-        var after = await StableRssAsync(pid, TimeSpan.FromSeconds(90));
+        var peak = Rss.Kib(pid, "VmHWM:");
+        var after = await Rss.StableAsync(pid, TimeSpan.FromSeconds(90));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {name,-24} idle {idle / 1024.0,5:0.0}  peak {peak / 1024.0,5:0.0}  after {after / 1024.0,5:0.0}  after/idle {after / (double)idle:0.00}"));
-    }
-
-    /// <summary>RSS once it has not changed by more than 1 % for 12 s (or when <paramref name="limit"/> runs out).</summary>
-    private static async Task<long> StableRssAsync(int pid, TimeSpan limit)
-    {
-        var started = DateTime.UtcNow;
-        var last = Kib(pid, "VmRSS:");
-        var stableSince = DateTime.UtcNow;
-        while (DateTime.UtcNow - started < limit)
-        {
-            await Task.Delay(500);
-            var now = Kib(pid, "VmRSS:");
-            if (Math.Abs(now - last) > last / 100)
-            {
-                stableSince = DateTime.UtcNow;
-            }
-
-            last = now;
-            if (DateTime.UtcNow - stableSince >= TimeSpan.FromSeconds(12))
-            {
-                break;
-            }
-        }
-
-        return last;
     }
 
     private static async Task BurstAsync(int port, int connections, int concurrency)
@@ -117,11 +92,5 @@ public static class MemoryBenchmark
         }
 
         await Task.WhenAll(tasks);
-    }
-
-    private static long Kib(int pid, string field)
-    {
-        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
-        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
     }
 }

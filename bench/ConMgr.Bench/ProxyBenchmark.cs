@@ -40,6 +40,7 @@ public static partial class ProxyBenchmark
         var hosts = new Dictionary<string, string> { ["direct"] = PeerAddress, ["conmgr"] = "127.0.0.1", ["pgbouncer"] = "127.0.0.1", ["haproxy"] = "127.0.0.1" };
 
         (await PgBenchAsync(PeerAddress, primary.Port, ["-i", "-q", "-s", "10"])).EnsureSuccess("pgbench -i");
+        var incidents = new HeartbeatIncidents(node.LogFile, primary.LogFile);
         Console.WriteLine($"proxy: pgbench -T {seconds}, {rounds} rounds, paths rotated each round; scale 10");
         foreach (var mode in modes.Split(','))
         {
@@ -57,6 +58,12 @@ public static partial class ProxyBenchmark
                 foreach (var path in Paths.Skip(round % Paths.Length).Concat(Paths.Take(round % Paths.Length)))
                 {
                     var result = await PgBenchAsync(hosts[path], ports[path], [.. args, "-T", seconds.ToString(CultureInfo.InvariantCulture), "-n"]);
+                    foreach (var line in incidents.Since())
+                    {
+                        // The monitor must not cause an outage: a heartbeat that ends under load is reported with the run it happened in.
+                        Console.WriteLine($"proxy: {mode,-8} round {round + 1} {path,-10} HEARTBEAT: {line}");
+                    }
+
                     if (result.ExitCode != 0)
                     {
                         // Recorded, not hidden: a failed run is reported with pgbench's first error and left out of the medians.

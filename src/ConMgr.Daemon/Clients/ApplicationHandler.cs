@@ -42,6 +42,14 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
         {
             await ServeAsync(connection);
         }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug must not leave the client guessing why its connection went away (seen: a divide by
+            // zero in routing closed clients without a word). FATAL, as the postmaster logs a session
+            // it ends on an internal error: shown at every log_min_messages, 'log' included.
+            log.Fatal($"internal error serving {connection.Describe()}, connection closed: {ex}");
+            await connection.CloseWithErrorAsync(ClientErrors.InternalError(), ErrorSendTimeout);
+        }
         finally
         {
             registry.Remove(connection);

@@ -58,4 +58,8 @@ public static class ClientErrors
     /// <summary>conmgr is shutting down (cm_ctl stop -m fast).</summary>
     public static ErrorResponse AdminShutdown() =>
         new(Fatal, SqlState.AdminShutdown, "terminating connection due to administrator command");
+
+    /// <summary>A bug in conmgr while serving the connection: as PostgreSQL answers its own internal errors, XX000, and the log has the details.</summary>
+    public static ErrorResponse InternalError() =>
+        new(Fatal, SqlState.InternalError, "conmgr internal error while serving this connection", Hint: "conmgr's log has the details; please report it.");
 }

@@ -9,4 +9,5 @@ public static class SqlState
     public const string FeatureNotSupported = "0A000";
     public const string AdminShutdown = "57P01";
     public const string InvalidParameterValue = "22023";
+    public const string InternalError = "XX000";
 }

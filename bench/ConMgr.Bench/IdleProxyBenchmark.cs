@@ -1,0 +1,212 @@
+// IdleProxyBenchmark.cs: conmgr's resident memory per idle proxied session at 10,000 sessions, PgBouncer's per idle client beside it.
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using ConMgr.Testing;
+
+namespace ConMgr.Bench;
+
+/// <summary>
+/// 10,000 PostgreSQL backends do not fit on a 2-core benchmark machine, so the sessions end in
+/// PgBouncer (transaction pooling: an idle client holds no server connection) on the instance's
+/// host: client → conmgr's read_write_port → PgBouncer → the primary, whose watchdog gives conmgr
+/// its heartbeat. Every client sends a startup message and waits for ReadyForQuery, then stays
+/// idle. Each daemon's RSS is read once stable before the clients and with every client
+/// connected; the difference over the number of sessions is the memory per idle session: for
+/// conmgr a client socket, a server socket and the session's state; for PgBouncer a client.
+/// </summary>
+public static partial class IdleProxyBenchmark
+{
+    public static async Task RunAsync(int sessions, int concurrency)
+    {
+        // conmgr holds two descriptors per session; children inherit the raised limit. Where the hard
+        // limit cannot be raised (no CAP_SYS_RESOURCE, as in this project's VMs: 20,000), fewer sessions.
+        var limit = RaiseOpenFiles(2 * sessions + 1024);
+        if (2 * sessions + 1024 > limit)
+        {
+            // Headroom for conmgr's own descriptors and the sessions being handed over (four each for a moment).
+            var fitting = (limit - 1024) / 2;
+            Console.WriteLine($"idle-proxy: descriptor limit {limit} (hard limit, cannot be raised here): {fitting} sessions instead of {sessions}");
+            sessions = fitting;
+        }
+
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher });
+        var primary = cluster.Primary;
+        var directory = Path.Combine(PgCluster.TestRoot, $"idleproxy-{Guid.NewGuid():N}"[..22]);
+        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", primary.Port, $"pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = {sessions * 2}\nlog_disconnections = 1");
+        await using var _ = pgbouncer;
+
+        var rw = FreePort.Next();
+        await using var node = await ConMgrNode.CreateAsync(
+            $"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nmax_connections = 0\nlog_min_messages = {Environment.GetEnvironmentVariable("IDLE_PROXY_LOG") ?? "log"}\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\n" +
+            $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {pgbouncerPort}\nwatchdog_port0 = {primary.WatchdogPort}\n");
+        await node.StartAsync();
+        await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
+        var conmgrPid = node.Pid ?? throw new InvalidOperationException("conmgr has no PID");
+
+        // One session first: the relay reactor's thread and descriptors start with the first session and stay.
+        foreach (var warmUp in await ConnectAllAsync(rw, 1, 1))
+        {
+            warmUp.Dispose();
+        }
+
+        Console.WriteLine($"idle-proxy: {sessions} idle sessions through conmgr's read_write_port to PgBouncer (transaction pooling), {concurrency} connecting at a time; RSS in KiB");
+        var conmgrBefore = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(60));
+        var pgbouncerBefore = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
+        var descriptorsBefore = OpenFiles.Count(conmgrPid);
+
+        List<Socket> clients;
+        try
+        {
+            clients = await ConnectAllAsync(rw, sessions, concurrency);
+        }
+        catch (Exception ex)
+        {
+            Console.WriteLine($"idle-proxy: connecting failed with {OpenFiles.Count(conmgrPid)} descriptors open in conmgr: {ex.Message}\nconmgr's first session ends, warnings and errors:\n{string.Join('\n', node.Log.Split('\n').Where(l => l.Contains("ended:", StringComparison.Ordinal) || l.Contains("WARNING", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal)).Take(15))}");
+            var log = node.Log;
+            var error = log.IndexOf("ERROR:", StringComparison.Ordinal);
+            Console.WriteLine(error < 0 ? "(no ERROR in conmgr's log)" : string.Join('\n', log[error..].Split('\n').Take(30)));
+            throw;
+        }
+
+        try
+        {
+            var conmgrAfter = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
+            var pgbouncerAfter = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
+            var descriptorsAfter = OpenFiles.Count(conmgrPid);
+            Report("conmgr", conmgrBefore, conmgrAfter, sessions);
+            Report("pgbouncer", pgbouncerBefore, pgbouncerAfter, sessions);
+            Console.WriteLine($"idle-proxy: conmgr descriptors {descriptorsBefore} -> {descriptorsAfter}");
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
+            }
+        }
+
+        try
+        {
+            await Poll.UntilAsync(() => OpenFiles.Count(conmgrPid) <= descriptorsBefore, TimeSpan.FromSeconds(60), "conmgr to close every session");
+        }
+        catch (TimeoutException)
+        {
+            Console.WriteLine($"idle-proxy: conmgr still has {OpenFiles.Count(conmgrPid)} descriptors (before: {descriptorsBefore}): {string.Join(", ", OpenFiles.Targets(conmgrPid).GroupBy(t => t.Split(':')[0]).Select(g => $"{g.Key} x{g.Count()}"))}");
+            throw;
+        }
+        var conmgrEnd = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: conmgr after every client left: RSS {conmgrEnd} KiB ({conmgrEnd - conmgrBefore:+0;-0} KiB from before), descriptors {OpenFiles.Count(conmgrPid)}"));
+    }
+
+    private static void Report(string name, long before, long after, int sessions) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: {name,-9} RSS {before} -> {after} KiB: {(after - before) * 1024.0 / sessions:0} B per idle session"));
+
+    /// <summary>Opens <paramref name="sessions"/> sessions: startup message out, every message in until ReadyForQuery.</summary>
+    private static async Task<List<Socket>> ConnectAllAsync(int port, int sessions, int concurrency)
+    {
+        var clients = new List<Socket>(sessions);
+        var startup = PgWire.StartupMessage(("user", "postgres"), ("database", "postgres"));
+        using var gate = new SemaphoreSlim(concurrency);
+        var tasks = new List<Task<Socket>>(sessions);
+        for (var i = 0; i < sessions; i++)
+        {
+            await gate.WaitAsync();
+            tasks.Add(Task.Run(async () =>
+            {
+                try
+                {
+                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                    await socket.ConnectAsync(IPAddress.Loopback, port, cts.Token);
+                    await socket.SendAsync(startup, SocketFlags.None, cts.Token);
+                    await ReadUntilReadyAsync(socket, cts.Token);
+                    return socket;
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }));
+        }
+
+        foreach (var task in tasks)
+        {
+            clients.Add(await task);
+        }
+
+        return clients;
+    }
+
+    private static async Task ReadUntilReadyAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        var header = new byte[5];
+        var body = new byte[4096];
+        while (true)
+        {
+            await ReceiveExactlyAsync(socket, header, cancellationToken);
+            var length = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1));
+            if (length < 4 || length > 1 << 20)
+            {
+                throw new InvalidDataException($"message '{(char)header[0]}' with length {length}");
+            }
+
+            for (var left = length - 4; left > 0; left -= Math.Min(left, body.Length))
+            {
+                await ReceiveExactlyAsync(socket, body.AsMemory(0, Math.Min(left, body.Length)), cancellationToken);
+            }
+
+            switch ((char)header[0])
+            {
+                case 'Z':
+                    return;
+                case 'E':
+                    throw new InvalidOperationException("the session was refused with an ErrorResponse");
+            }
+        }
+    }
+
+    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        for (var filled = 0; filled < buffer.Length;)
+        {
+            var read = await socket.ReceiveAsync(buffer[filled..], SocketFlags.None, cancellationToken);
+            filled += read > 0 ? read : throw new EndOfStreamException("closed before ReadyForQuery");
+        }
+    }
+
+    /// <summary>Raises RLIMIT_NOFILE to <paramref name="wanted"/>, or as far as the hard limit allows; the soft limit it ends at.</summary>
+    private static int RaiseOpenFiles(int wanted)
+    {
+        if (GetRLimit(RlimitNoFile, out var now) != 0)
+        {
+            throw new InvalidOperationException($"getrlimit failed (errno {Marshal.GetLastPInvokeError()})");
+        }
+
+        var raised = new RLimit { Current = (ulong)wanted, Maximum = Math.Max(now.Maximum, (ulong)wanted) };
+        if (now.Current >= (ulong)wanted || SetRLimit(RlimitNoFile, in raised) == 0)
+        {
+            return (int)Math.Min(Math.Max(now.Current, (ulong)wanted), int.MaxValue);
+        }
+
+        var capped = new RLimit { Current = now.Maximum, Maximum = now.Maximum };
+        return SetRLimit(RlimitNoFile, in capped) == 0 ? (int)Math.Min(now.Maximum, int.MaxValue) : (int)now.Current;
+    }
+
+    private const int RlimitNoFile = 7;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct RLimit
+    {
+        public ulong Current;
+        public ulong Maximum;
+    }
+
+    [LibraryImport("libc", EntryPoint = "getrlimit", SetLastError = true)]
+    private static partial int GetRLimit(int resource, out RLimit limit);
+
+    [LibraryImport("libc", EntryPoint = "setrlimit", SetLastError = true)]
+    private static partial int SetRLimit(int resource, in RLimit limit);
+}
