@@ -27,10 +27,11 @@ public sealed class ApplicationConnection : IDisposable
     private int _closed;
     private int _closing;
     private IRelay? _relay;
+    private Socket? _socket;
 
     public ApplicationConnection(Socket socket, DateTimeOffset connectedAt)
     {
-        Socket = socket ?? throw new ArgumentNullException(nameof(socket));
+        _socket = socket ?? throw new ArgumentNullException(nameof(socket));
         Id = Interlocked.Increment(ref s_nextId);
         ConnectedAt = connectedAt;
         Remote = socket.RemoteEndPoint as IPEndPoint;
@@ -38,7 +39,8 @@ public sealed class ApplicationConnection : IDisposable
 
     public long Id { get; }
 
-    public Socket Socket { get; }
+    /// <summary>The accepted socket, until <see cref="HandOffSocket"/> gives its descriptor to a relay reactor.</summary>
+    public Socket Socket => Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(ApplicationConnection), "the socket was handed to a relay reactor");
 
     public IPEndPoint? Remote { get; }
 
@@ -122,6 +124,32 @@ public sealed class ApplicationConnection : IDisposable
         }
     }
 
+    /// <summary>
+    /// Gives the connection's descriptor to a relay reactor: a duplicate of it, out of .NET's epoll
+    /// set (or every packet would wake the runtime's thread as well as the reactor's); the .NET
+    /// socket is closed without a shutdown (the duplicate keeps the connection) and dropped, so an
+    /// idle proxied session holds none of its state. From here on the relay owns the connection
+    /// and <see cref="Dispose"/> only marks it closed.
+    /// </summary>
+    public int HandOffSocket()
+    {
+        var socket = Socket;
+        var fd = Hosting.Posix.Epoll.Duplicate(socket.Handle);
+        try
+        {
+            Hosting.Posix.RuntimeEpoll.Forget(socket.Handle);
+        }
+        catch
+        {
+            Hosting.Posix.Epoll.Close(fd);
+            throw;
+        }
+
+        Volatile.Write(ref _socket, null);
+        socket.Dispose();
+        return fd;
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _closed, 1) != 0)
@@ -130,15 +158,19 @@ public sealed class ApplicationConnection : IDisposable
         }
 
         State = ApplicationState.Closed;
-        try
+        if (Volatile.Read(ref _socket) is { } socket)
         {
-            Socket.Shutdown(SocketShutdown.Both);
-        }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
-        {
+            try
+            {
+                socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+            }
+
+            socket.Dispose();
         }
 
-        Socket.Dispose();
         _whenClosed.TrySetResult();
     }
 }

@@ -57,7 +57,15 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
         }
     }
 
-    private async Task ServeAsync(ApplicationConnection connection)
+    /// <summary>
+    /// Reads the startup packet, then serves it. Nothing of the startup phase (the packet, its
+    /// deadline) stays referenced while a proxied session or a kept resolve socket lives on: the
+    /// packet is passed straight from one call to the next, never held in this method's frame.
+    /// </summary>
+    private async Task ServeAsync(ApplicationConnection connection) => await DispatchAsync(connection, await ReadStartupAsync(connection));
+
+    /// <summary>The startup packet after at most two encryption requests; null when it was already answered (timeout, garbage) or never came.</summary>
+    private async Task<StartupPacket?> ReadStartupAsync(ApplicationConnection connection)
     {
         using var deadline = new CancellationTokenSource(StartupTimeout, time);
         for (var negotiations = 0; ; negotiations++)
@@ -67,20 +75,20 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
             {
                 log.Log($"timeout waiting for the startup packet from {connection.Describe()}");
                 await connection.CloseWithErrorAsync(ClientErrors.StartupTimeout(), ErrorSendTimeout);
-                return;
+                return null;
             }
 
             if (result.PeerClosed)
             {
                 log.Debug($"connection from {connection.Describe()} closed before a complete startup packet");
-                return;
+                return null;
             }
 
             if (result.Error is { } error)
             {
                 log.Log($"invalid startup packet from {connection.Describe()}: {error}");
                 await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket(error, unsupportedProtocol: error.StartsWith("unsupported frontend protocol", StringComparison.Ordinal)), ErrorSendTimeout);
-                return;
+                return null;
             }
 
             switch (result.Packet)
@@ -88,28 +96,35 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
                 case SslRequest or GssEncRequest when negotiations < MaxNegotiationRequests:
                     if (!await connection.TrySendAsync(NotSupported, deadline.Token))
                     {
-                        return;
+                        return null;
                     }
 
                     continue;
                 case SslRequest or GssEncRequest:
                     await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket("too many encryption requests"), ErrorSendTimeout);
-                    return;
-                case CancelRequest cancel:
-                    // Like the postmaster: a cancel request gets no answer, just a close once it was handed on.
-                    await cancels.ForwardAsync(cancel, connection.Describe());
-                    return;
-                case StartupMessage startup when port is { } proxyPort:
-                    await proxy.ServeAsync(connection, proxyPort, startup);
-                    return;
-                case StartupMessage startup when startup.GetParameter(ResolveProtocol.RequestOption) is not null:
-                    await resolver.ResolveAsync(connection, startup);
-                    return;
+                    return null;
                 default:
-                    log.Debug($"ordinary startup message from {connection.Describe()} refused: this is the resolve port");
-                    await connection.CloseWithErrorAsync(ClientErrors.NotAResolveRequest(), ErrorSendTimeout);
-                    return;
+                    return result.Packet;
             }
+        }
+    }
+
+    private Task DispatchAsync(ApplicationConnection connection, StartupPacket? packet)
+    {
+        switch (packet)
+        {
+            case null:
+                return Task.CompletedTask;
+            case CancelRequest cancel:
+                // Like the postmaster: a cancel request gets no answer, just a close once it was handed on.
+                return cancels.ForwardAsync(cancel, connection.Describe());
+            case StartupMessage startup when port is { } proxyPort:
+                return proxy.ServeAsync(connection, proxyPort, startup);
+            case StartupMessage startup when startup.GetParameter(ResolveProtocol.RequestOption) is not null:
+                return resolver.ResolveAsync(connection, startup);
+            default:
+                log.Debug($"ordinary startup message from {connection.Describe()} refused: this is the resolve port");
+                return connection.CloseWithErrorAsync(ClientErrors.NotAResolveRequest(), ErrorSendTimeout);
         }
     }
 }

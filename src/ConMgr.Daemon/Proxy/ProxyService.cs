@@ -34,10 +34,36 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         }
     }
 
-    public async Task ServeAsync(ApplicationConnection connection, ProxyPort port, StartupMessage startup)
+    /// <summary>
+    /// Routes, connects and starts the relay, then waits for the session's end in a frame of its
+    /// own: what the start needed (the startup message and packet, the server's .NET socket, the
+    /// routing lists) is not kept for the life of an idle session.
+    /// </summary>
+    public Task ServeAsync(ApplicationConnection connection, ProxyPort port, StartupMessage startup)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(startup);
+        return AwaitEndAsync(connection, StartAsync(connection, port, startup));
+    }
+
+    private async Task AwaitEndAsync(ApplicationConnection connection, Task<(Task<string>? Ended, int Instance)> starting)
+    {
+        var (ended, instance) = await starting;
+        if (ended is null)
+        {
+            return;
+        }
+
+        var reason = await ended;
+        if (log.IsEnabled(MessageLevel.Debug))
+        {
+            log.Debug($"proxied session of {connection.Describe()} on instance {instance} ended: {reason}");
+        }
+    }
+
+    /// <summary>The running session's end (its reason) and instance number; no task when the client was refused.</summary>
+    private async Task<(Task<string>? Ended, int Instance)> StartAsync(ApplicationConnection connection, ProxyPort port, StartupMessage startup)
+    {
         connection.Port = port.Name();
         connection.Target = port.Name();
         connection.TargetAttrs = port.Target();
@@ -45,7 +71,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         {
             log.Log($"refusing replication connection from {connection.Describe()} on the {port.Name()} port");
             await connection.CloseWithErrorAsync(ClientErrors.ReplicationRefused(port.Name()), ApplicationHandler.ErrorSendTimeout);
-            return;
+            return (null, -1);
         }
 
         var failures = new List<string>();
@@ -60,7 +86,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                     : ClientErrors.NoInstanceForPort(port.Name(), PortNumber(port), route.Refusal!);
                 log.Log($"refusing {connection.Describe()} on the {port.Name()} port: {error.Message}{(error.Detail is null ? string.Empty : $" ({error.Detail})")}");
                 await connection.CloseWithErrorAsync(error, ApplicationHandler.ErrorSendTimeout);
-                return;
+                return (null, -1);
             }
 
             connection.State = ApplicationState.Connecting;
@@ -80,43 +106,38 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             registry.Assign(connection, route.Index);
             connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
             var startupPacket = StartupFor(port, instance, startup).ToArray();
-            var reason = UseStreamRelay
-                ? await RelayStreamsAsync(connection, socket, instance.Settings, startupPacket)
-                : await RelayOnReactorAsync(connection, socket, instance.Settings, startupPacket);
-            if (log.IsEnabled(MessageLevel.Debug))
-            {
-                log.Debug($"proxied session of {connection.Describe()} on instance {instance.Settings.Number} ended: {reason}");
-            }
-
-            return;
+            var ended = UseStreamRelay
+                ? RelayStreamsAsync(connection, socket, instance.Settings, startupPacket)
+                : await StartOnReactorAsync(connection, socket, instance.Settings, startupPacket);
+            return (ended, instance.Settings.Number);
         }
     }
 
     /// <summary>
     /// Sends the startup message, then gives both descriptors to a relay reactor: the .NET sockets
-    /// are closed without a shutdown (the duplicates keep the connections). The session is started
-    /// on the reactor before anyone can stop it, so a stop always finds it there.
+    /// are closed without a shutdown (the duplicates keep the connections) and dropped. The session
+    /// is started on the reactor before anyone can stop it, so a stop always finds it there.
+    /// Returns the session's end.
     /// </summary>
-    private async Task<string> RelayOnReactorAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
+    private async Task<Task<string>> StartOnReactorAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
     {
-        int clientFd = -1;
-        int serverFd;
+        int serverFd = -1;
+        int clientFd;
         try
         {
             await server.SendAsync(startupPacket, System.Net.Sockets.SocketFlags.None);
-            clientFd = Hosting.Posix.Epoll.Duplicate(connection.Socket.Handle);
-            serverFd = Hosting.Posix.Epoll.Duplicate(server.Handle);
+            _ = _reactors.Value;
 
             // Out of .NET's epoll set, or every packet would wake its thread as well as the reactor's.
-            _ = _reactors.Value;
-            Hosting.Posix.RuntimeEpoll.Forget(connection.Socket.Handle);
+            serverFd = Hosting.Posix.Epoll.Duplicate(server.Handle);
             Hosting.Posix.RuntimeEpoll.Forget(server.Handle);
+            clientFd = connection.HandOffSocket();
         }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException or IOException)
         {
-            if (clientFd >= 0)
+            if (serverFd >= 0)
             {
-                Hosting.Posix.Epoll.Close(clientFd);
+                Hosting.Posix.Epoll.Close(serverFd);
             }
 
             server.Dispose();
@@ -124,17 +145,16 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             // Before any byte was relayed, so the client can still be told, and not with a bare close.
             log.Log($"could not start relaying {connection.Describe()} to instance {instance.Number}: {ex.Message}");
             await connection.CloseWithErrorAsync(ClientErrors.BackendUnreachable(connection.Port ?? "proxy", $"instance {instance.Number}: {ex.Message}"), ApplicationHandler.ErrorSendTimeout);
-            return $"could not start relaying: {ex.Message}";
+            return Task.FromResult($"could not start relaying: {ex.Message}");
         }
 
         server.Dispose();
-        connection.Socket.Dispose();
         var reactors = _reactors.Value;
         var reactor = reactors[(int)((uint)Interlocked.Increment(ref _nextReactor) % (uint)reactors.Length)];
         var session = new RelaySession(reactor, clientFd, serverFd, instance, keys, connection, log);
         var ended = session.RunAsync();
         Attach(connection, session);
-        return await ended;
+        return ended;
     }
 
     private async Task<string> RelayStreamsAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
