@@ -1,0 +1,145 @@
+// MessageBoundaryTests.cs: a loss's error goes to the client only between two server messages; with a message half relayed, just a close.
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.IntegrationTests.Transparent;
+using ConMgr.Testing;
+
+namespace ConMgr.IntegrationTests.Proxy;
+
+/// <summary>
+/// A real server never stops in the middle of a message on purpose, so here the "server" behind
+/// the read-write port is a scripted one that does (the heartbeat still comes from the real
+/// primary's watchdog: conmgr.conf points backend_port0 at the script and watchdog_port0 at the
+/// watchdog). It authenticates the client, answers its query with either one whole DataRow or the
+/// first half of one, and falls silent. Freezing the real primary then loses the heartbeat.
+/// </summary>
+public sealed class MessageBoundaryTests
+{
+    private const int RowLength = 1000;
+
+    [Fact]
+    public async Task Between_two_messages_the_client_gets_the_loss_error_after_the_last_whole_message()
+    {
+        var (received, closed) = await LoseHeartbeatAfterAsync(wholeRow: true);
+
+        Assert.True(received.Length > 5 + RowLength - 4, $"only {received.Length} bytes");
+        Assert.Equal((byte)'D', received[0]);
+        Assert.Equal((byte)'E', received[5 + RowLength - 4]);
+        var error = new WireMessage('E', received[(5 + RowLength - 4 + 5)..]);
+        Assert.Equal("57P01", error.Fields['C']);
+        Assert.Contains("conmgr lost the heartbeat of instance 0", error.Fields['M'], StringComparison.Ordinal);
+        Assert.True(closed);
+    }
+
+    [Fact]
+    public async Task With_a_message_half_relayed_the_client_connection_is_just_closed()
+    {
+        var (received, closed) = await LoseHeartbeatAfterAsync(wholeRow: false);
+
+        // Exactly the half message, and nothing after it: an ErrorResponse there would be read as the row's remaining bytes.
+        Assert.Equal(5 + RowLength / 2, received.Length);
+        Assert.Equal((byte)'D', received[0]);
+        Assert.True(closed);
+    }
+
+    /// <summary>Everything the client received after its query, up to the close (or 30 s), and whether the connection was closed.</summary>
+    private static async Task<(byte[] Received, bool Closed)> LoseHeartbeatAfterAsync(bool wholeRow)
+    {
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs });
+        using var fakeServer = new TcpListener(IPAddress.Loopback, 0);
+        fakeServer.Start();
+        var rw = FreePort.Next();
+        await using var node = await ConMgrNode.CreateAsync(
+            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\n" +
+            $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {((IPEndPoint)fakeServer.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}\nwatchdog_port0 = {cluster.Primary.WatchdogPort.ToString(CultureInfo.InvariantCulture)}\n");
+        await node.StartAsync();
+        await node.WaitInstanceAsync(0, s => s.Heartbeat == "up" && s.Role == "primary", TransparentCluster.Deadline, "the primary's heartbeat");
+
+        using var client = await PgWire.ConnectAsync("127.0.0.1", rw);
+        await client.SendAsync(PgWire.StartupMessage(("user", "postgres"), ("database", "postgres")));
+        using var server = await fakeServer.AcceptSocketAsync().WaitAsync(TransparentCluster.Deadline);
+        await ReadStartupAsync(server);
+        await server.SendAsync(Concat(Message('R', [0, 0, 0, 0]), Message('K', [0, 0, 0x30, 0x39, 1, 2, 3, 4]), Message('Z', [(byte)'I'])), SocketFlags.None);
+        foreach (var expected in "RKZ")
+        {
+            Assert.Equal(expected, (await client.ReadMessageAsync(TransparentCluster.Deadline))!.Type);
+        }
+
+        await client.SendAsync([(byte)'Q', 0, 0, 0, 13, .. "select 1"u8, 0]);
+        Assert.NotNull(await ReadExactlyAsync(server, 14));
+        var row = Message('D', new byte[RowLength - 4]);
+        await server.SendAsync(wholeRow ? row : row[..(5 + RowLength / 2)], SocketFlags.None);
+        var first = await client.ReadExactlyAsync(wholeRow ? row.Length : 5 + RowLength / 2, TransparentCluster.Deadline);
+        Assert.NotNull(first);
+
+        cluster.Primary.Freeze();
+        try
+        {
+            var rest = new List<byte>();
+            var buffer = new byte[4096];
+            using var cts = new CancellationTokenSource(TransparentCluster.Deadline);
+            var closed = false;
+            try
+            {
+                while (true)
+                {
+                    var read = await client.Socket.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+                    if (read == 0)
+                    {
+                        closed = true;
+                        break;
+                    }
+
+                    rest.AddRange(buffer.AsSpan(0, read).ToArray());
+                }
+            }
+            catch (SocketException)
+            {
+                closed = true;
+            }
+
+            return ([.. first, .. rest], closed);
+        }
+        finally
+        {
+            cluster.Primary.Thaw();
+        }
+    }
+
+    private static async Task ReadStartupAsync(Socket server)
+    {
+        var length = await ReadExactlyAsync(server, 4) ?? throw new InvalidOperationException("no startup message");
+        _ = await ReadExactlyAsync(server, BinaryPrimitives.ReadInt32BigEndian(length) - 4);
+    }
+
+    private static async Task<byte[]?> ReadExactlyAsync(Socket socket, int count)
+    {
+        var buffer = new byte[count];
+        using var cts = new CancellationTokenSource(TransparentCluster.Deadline);
+        for (var filled = 0; filled < count;)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
+            if (read == 0)
+            {
+                return null;
+            }
+
+            filled += read;
+        }
+
+        return buffer;
+    }
+
+    private static byte[] Message(char type, byte[] body)
+    {
+        var message = new byte[5 + body.Length];
+        message[0] = (byte)type;
+        BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), 4 + body.Length);
+        body.CopyTo(message, 5);
+        return message;
+    }
+
+    private static byte[] Concat(params byte[][] parts) => [.. parts.SelectMany(p => p)];
+}
