@@ -34,7 +34,8 @@ public static partial class IdleProxyBenchmark
 
         await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher });
         var primary = cluster.Primary;
-        var directory = Path.Combine(PgCluster.TestRoot, $"idleproxy-{Guid.NewGuid():N}"[..22]);
+        using var scratch = new ScratchDirectory("idleproxy");
+        var directory = scratch.Path;
         var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", primary.Port, $"pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = {sessions * 2}\nlog_disconnections = 1");
         await using var _ = pgbouncer;
 

@@ -46,7 +46,8 @@ public static class MemoryBenchmark
 
     private static async Task MeasurePgBouncerAsync(int connections, int concurrency)
     {
-        var directory = Path.Combine(PgCluster.TestRoot, $"pgbouncer-{Guid.NewGuid():N}"[..20]);
+        using var scratch = new ScratchDirectory("pgbouncer");
+        var directory = scratch.Path;
         var (process, port) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", 1, "max_client_conn = 100000");
         await using var _ = process;
         await ReportAsync("pgbouncer 1.18 (Debian)", process.Pid, port, connections, concurrency);

@@ -29,8 +29,8 @@ public static partial class ProxyBenchmark
         await using var node = await ConMgrNode.CreateAsync($"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\nlog_min_messages = log\n" + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
-        var directory = Path.Combine(PgCluster.TestRoot, $"proxybench-{Guid.NewGuid():N}"[..22]);
-        Directory.CreateDirectory(directory);
+        using var scratch = new ScratchDirectory("proxybench");
+        var directory = scratch.Path;
         const string PeerAddress = "127.0.0.2";
         var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, PeerAddress, primary.Port, "pool_mode = session\ndefault_pool_size = 20\nmax_client_conn = 1000");
         await using var _ = pgbouncer;
