@@ -60,6 +60,9 @@ public sealed class ApplicationRegistry(int maxConnections)
         }
     }
 
+    /// <summary>How many application connections there are now, on every port.</summary>
+    public int Count => _connections.Count;
+
     public IReadOnlyList<ApplicationConnection> Snapshot() => [.. _connections.Values.OrderBy(c => c.Id)];
 
     /// <summary>Application connections currently sent to instance <paramref name="index"/> (the router's load measure).</summary>

@@ -98,7 +98,7 @@ public sealed class ConMgrServer : IDisposable
             RequestShutdown,
             Reload);
         _lock.WritePidFile(new PidFile(Environment.ProcessId, _directory.Path, _startedAt.ToUnixTimeSeconds(), _settings.Port, _settings.ListenAddresses[0]));
-        using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(_log, _time);
+        using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(_log, _time, () => _applications.Count);
         _listener.Start();
         _readWriteListener?.Start();
         _readOnlyListener?.Start();

@@ -10,7 +10,9 @@ namespace ConMgr.Hosting.Runtime;
 /// (under <see cref="QuietBytes"/>) follows at least <see cref="BurstBytes"/> of allocation since
 /// the last trim, it runs one aggressive, compacting collection, which decommits what the heap no
 /// longer needs. Under steady load it never runs (the allocation never goes quiet); idle, it
-/// runs once after the burst.
+/// runs once after the burst. Where the daemon says how many connections it holds, a quiet period
+/// after at least <see cref="ReleasedConnections"/> of them ended since the last trim also trims:
+/// closing 10,000 idle proxied sessions allocates little, yet frees most of the heap they held.
 /// </summary>
 public sealed class IdleMemoryTrimmer : IDisposable
 {
@@ -22,26 +24,34 @@ public sealed class IdleMemoryTrimmer : IDisposable
     /// <summary>Allocation within one period below which the process counts as idle.</summary>
     public const long QuietBytes = 256 * 1024;
 
+    /// <summary>Connections ended since the last trim (from their peak) that make a trim worth its pause.</summary>
+    public const int ReleasedConnections = 1000;
+
     private readonly ITimer _timer;
     private readonly ServerLog _log;
     private readonly Func<long> _allocated;
     private readonly Action _trim;
+    private readonly Func<int>? _connections;
     private long _lastTick;
     private long _lastTrim;
+    private int _peakConnections;
 
-    public IdleMemoryTrimmer(ServerLog log, TimeProvider time)
-        : this(log, time, () => GC.GetTotalAllocatedBytes(), Trim)
+    /// <param name="connections">How many connections the daemon holds now, when it keeps that count.</param>
+    public IdleMemoryTrimmer(ServerLog log, TimeProvider time, Func<int>? connections = null)
+        : this(log, time, () => GC.GetTotalAllocatedBytes(), Trim, connections)
     {
     }
 
     /// <summary>For tests: the allocation counter and the trim itself are injected.</summary>
-    public IdleMemoryTrimmer(ServerLog log, TimeProvider time, Func<long> allocated, Action trim)
+    public IdleMemoryTrimmer(ServerLog log, TimeProvider time, Func<long> allocated, Action trim, Func<int>? connections = null)
     {
         ArgumentNullException.ThrowIfNull(time);
         _log = log;
         _allocated = allocated;
         _trim = trim;
+        _connections = connections;
         _lastTick = _lastTrim = allocated();
+        _peakConnections = connections?.Invoke() ?? 0;
         _timer = time.CreateTimer(_ => Tick(), null, Period, Period);
     }
 
@@ -55,11 +65,15 @@ public sealed class IdleMemoryTrimmer : IDisposable
         var quiet = now - _lastTick < QuietBytes;
         _lastTick = now;
         var sinceTrim = now - _lastTrim;
-        if (quiet && sinceTrim >= BurstBytes)
+        var connections = _connections?.Invoke() ?? 0;
+        _peakConnections = Math.Max(_peakConnections, connections);
+        var released = _peakConnections - connections;
+        if (quiet && (sinceTrim >= BurstBytes || released >= ReleasedConnections))
         {
             _trim();
             _lastTick = _lastTrim = _allocated();
-            _log.Debug($"idle after {sinceTrim / 1024 / 1024} MiB allocated: memory given back to the system");
+            _peakConnections = connections;
+            _log.Debug($"idle after {sinceTrim / 1024 / 1024} MiB allocated and {released} connections ended: memory given back to the system");
         }
     }
 }

@@ -58,4 +58,32 @@ public sealed class IdleMemoryTrimmerTests
 
         Assert.Equal(0, _trims);
     }
+
+    [Fact]
+    public void Many_connections_ending_are_trimmed_once_quiet_though_closing_them_allocated_little()
+    {
+        using var log = new ServerLog(MessageLevel.Panic, []);
+        var connections = 0;
+        using var trimmer = new IdleMemoryTrimmer(log, _time, () => _allocated, () => _trims++, () => connections);
+
+        // 9,500 sessions open (a burst, trimmed once quiet), then stay idle.
+        connections = 9500;
+        _allocated += 4 * IdleMemoryTrimmer.BurstBytes;
+        _time.Advance(IdleMemoryTrimmer.Period * 3);
+        Assert.Equal(1, _trims);
+
+        // 999 end: not worth a pause. Then the rest end, allocating under the burst threshold.
+        connections = 8501;
+        _time.Advance(IdleMemoryTrimmer.Period * 3);
+        Assert.Equal(1, _trims);
+        connections = 0;
+        _allocated += IdleMemoryTrimmer.BurstBytes / 4;
+        _time.Advance(IdleMemoryTrimmer.Period);
+        Assert.Equal(1, _trims);
+        _time.Advance(IdleMemoryTrimmer.Period);
+        Assert.Equal(2, _trims);
+
+        _time.Advance(IdleMemoryTrimmer.Period * 10);
+        Assert.Equal(2, _trims);
+    }
 }
