@@ -72,6 +72,23 @@ public sealed class PgWire : IDisposable
 
     public static byte[] SslRequest => [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
 
+    /// <summary>A typed protocol message (either direction): type byte, int32 length (itself + body), body.</summary>
+    public static byte[] Message(char type, byte[] body)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        var message = new byte[5 + body.Length];
+        message[0] = (byte)type;
+        BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), 4 + body.Length);
+        body.CopyTo(message, 5);
+        return message;
+    }
+
+    /// <summary>A simple Query message.</summary>
+    public static byte[] Query(string sql) => Message('Q', [.. Encoding.UTF8.GetBytes(sql), 0]);
+
+    /// <summary>Wraps a socket accepted by a test's scripted server.</summary>
+    public static PgWire Adopt(Socket socket) => new(socket ?? throw new ArgumentNullException(nameof(socket)));
+
     public async Task SendAsync(byte[] bytes) => await _socket.SendAsync(bytes, SocketFlags.None);
 
     /// <summary>Reads exactly <paramref name="count"/> bytes; null when the peer closed first.</summary>

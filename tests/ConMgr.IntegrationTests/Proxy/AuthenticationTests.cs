@@ -85,7 +85,7 @@ public sealed class AuthenticationTests
         Assert.StartsWith("R", types, StringComparison.Ordinal);
         Assert.EndsWith("KZ", types, StringComparison.Ordinal);
 
-        await wire.SendAsync([(byte)'Q', 0, 0, 0, 14, .. "select 42"u8, 0]);
+        await wire.SendAsync(PgWire.Query("select 42"));
         var row = Assert.Single(await ReadUntilReadyAsync(wire), m => m.Type == 'D');
         Assert.Equal("42", Encoding.UTF8.GetString(row.Body.AsSpan(6)));
     }

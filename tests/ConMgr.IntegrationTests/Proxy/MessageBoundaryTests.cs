@@ -59,18 +59,20 @@ public sealed class MessageBoundaryTests
 
         using var client = await PgWire.ConnectAsync("127.0.0.1", rw);
         await client.SendAsync(PgWire.StartupMessage(("user", "postgres"), ("database", "postgres")));
-        using var server = await fakeServer.AcceptSocketAsync().WaitAsync(TransparentCluster.Deadline);
-        await ReadStartupAsync(server);
-        await server.SendAsync(Concat(Message('R', [0, 0, 0, 0]), Message('K', [0, 0, 0x30, 0x39, 1, 2, 3, 4]), Message('Z', [(byte)'I'])), SocketFlags.None);
+        using var server = PgWire.Adopt(await fakeServer.AcceptSocketAsync().WaitAsync(TransparentCluster.Deadline));
+        var length = await server.ReadExactlyAsync(4, TransparentCluster.Deadline) ?? throw new InvalidOperationException("no startup message");
+        Assert.NotNull(await server.ReadExactlyAsync(BinaryPrimitives.ReadInt32BigEndian(length) - 4, TransparentCluster.Deadline));
+        await server.SendAsync([.. PgWire.Message('R', [0, 0, 0, 0]), .. PgWire.Message('K', [0, 0, 0x30, 0x39, 1, 2, 3, 4]), .. PgWire.Message('Z', [(byte)'I'])]);
         foreach (var expected in "RKZ")
         {
             Assert.Equal(expected, (await client.ReadMessageAsync(TransparentCluster.Deadline))!.Type);
         }
 
-        await client.SendAsync([(byte)'Q', 0, 0, 0, 13, .. "select 1"u8, 0]);
-        Assert.NotNull(await ReadExactlyAsync(server, 14));
-        var row = Message('D', new byte[RowLength - 4]);
-        await server.SendAsync(wholeRow ? row : row[..(5 + RowLength / 2)], SocketFlags.None);
+        var query = PgWire.Query("select 1");
+        await client.SendAsync(query);
+        Assert.NotNull(await server.ReadExactlyAsync(query.Length, TransparentCluster.Deadline));
+        var row = PgWire.Message('D', new byte[RowLength - 4]);
+        await server.SendAsync(wholeRow ? row : row[..(5 + RowLength / 2)]);
         var first = await client.ReadExactlyAsync(wholeRow ? row.Length : 5 + RowLength / 2, TransparentCluster.Deadline);
         Assert.NotNull(first);
 
@@ -107,39 +109,4 @@ public sealed class MessageBoundaryTests
             cluster.Primary.Thaw();
         }
     }
-
-    private static async Task ReadStartupAsync(Socket server)
-    {
-        var length = await ReadExactlyAsync(server, 4) ?? throw new InvalidOperationException("no startup message");
-        _ = await ReadExactlyAsync(server, BinaryPrimitives.ReadInt32BigEndian(length) - 4);
-    }
-
-    private static async Task<byte[]?> ReadExactlyAsync(Socket socket, int count)
-    {
-        var buffer = new byte[count];
-        using var cts = new CancellationTokenSource(TransparentCluster.Deadline);
-        for (var filled = 0; filled < count;)
-        {
-            var read = await socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
-            if (read == 0)
-            {
-                return null;
-            }
-
-            filled += read;
-        }
-
-        return buffer;
-    }
-
-    private static byte[] Message(char type, byte[] body)
-    {
-        var message = new byte[5 + body.Length];
-        message[0] = (byte)type;
-        BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), 4 + body.Length);
-        body.CopyTo(message, 5);
-        return message;
-    }
-
-    private static byte[] Concat(params byte[][] parts) => [.. parts.SelectMany(p => p)];
 }

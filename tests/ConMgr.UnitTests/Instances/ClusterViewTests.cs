@@ -2,14 +2,12 @@
 using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 using ConMgr.Protocol.Heartbeat;
+using static ConMgr.UnitTests.Instances.InstanceRows;
 
 namespace ConMgr.UnitTests.Instances;
 
 public sealed class ClusterViewTests
 {
-    private static readonly InstanceAttributes Primary = new(true, false, false, 2, 42, 100, -1, 150000, 1);
-    private static readonly InstanceAttributes Standby = Primary with { InRecovery = true };
-
     [Fact]
     public void Two_primaries_on_the_newest_timeline_are_contested_and_none_is_eligible()
     {
@@ -60,7 +58,4 @@ public sealed class ClusterViewTests
 
         Assert.Equal([0], view.Eligible.Select(e => e.Index));
     }
-
-    private static InstanceState Row(int number, InstanceAttributes attributes) =>
-        new(new InstanceSettings(number, null, "127.0.0.1", 5432 + number, 27545 + number), LinkState.Up, attributes, null, DateTimeOffset.UnixEpoch, null);
 }

@@ -33,14 +33,7 @@ public sealed class ServerMessageTrackerTests
         return ([.. messages.SelectMany(m => m)], [.. boundaries]);
     }
 
-    private static byte[] Message(char type, byte[] body)
-    {
-        var message = new byte[5 + body.Length];
-        message[0] = (byte)type;
-        BinaryPrimitives.WriteInt32BigEndian(message.AsSpan(1), 4 + body.Length);
-        body.CopyTo(message, 5);
-        return message;
-    }
+    private static byte[] Message(char type, byte[] body) => PgWire.Message(type, body);
 
     [Fact]
     public void On_every_split_point_the_key_is_swapped_and_boundaries_are_known()

@@ -1,15 +1,12 @@
 // RouterTests.cs: least-outstanding choice with round-robin ties, read against counts that change while it reads them.
-using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Routing;
-using ConMgr.Protocol.Heartbeat;
+using static ConMgr.UnitTests.Instances.InstanceRows;
 
 namespace ConMgr.UnitTests.Routing;
 
 public sealed class RouterTests
 {
-    private static readonly InstanceAttributes Primary = new(true, false, false, 2, 42, 100, -1, 150000, 1);
-    private static readonly InstanceAttributes Standby = Primary with { InRecovery = true };
     private static readonly InstanceState[] Rows = [Row(0, Primary), Row(1, Standby), Row(2, Standby)];
 
     [Fact]
@@ -44,7 +41,4 @@ public sealed class RouterTests
             Assert.Contains(route.Index, new[] { 1, 2 });
         }
     }
-
-    private static InstanceState Row(int number, InstanceAttributes attributes) =>
-        new(new InstanceSettings(number, null, "127.0.0.1", 5432 + number, 27545 + number), LinkState.Up, attributes, null, DateTimeOffset.UnixEpoch, null);
 }
