@@ -92,7 +92,8 @@ public static class Program
             return 1;
         }
 
-        using var server = new ConMgrServer(directory, config, directoryLock, log, TimeProvider.System);
+        using var heartbeatTimers = new ConMgr.Heartbeat.DedicatedTimerThread("heartbeat timers");
+        using var server = new ConMgrServer(directory, config, directoryLock, log, TimeProvider.System, heartbeatTimers);
         return server.RunAsync().GetAwaiter().GetResult();
     }
 }

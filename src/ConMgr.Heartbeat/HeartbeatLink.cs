@@ -44,6 +44,7 @@ public sealed class HeartbeatLink : IDisposable
     private long _peerReceivedTimestamp;
     private long _lastRttTicks = -1;
     private long _lastReceivedTimestamp;
+    private long _lastBeatTimestamp;
     private string? _endReason;
     private LinkEnd _endKind;
 
@@ -79,6 +80,13 @@ public sealed class HeartbeatLink : IDisposable
     public TimeSpan SinceLastReceived => _time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
     /// <summary>Round-trip time measured from the last beat that echoed one of ours; null before the first.</summary>
+    /// <summary>
+    /// Called (on the timer's thread) with the time between two of our beats when it exceeded
+    /// <see cref="Interval"/> by half an interval or more (at least 100 ms): this process was not
+    /// run in time to beat, and the peer may have declared the link lost.
+    /// </summary>
+    public Action<TimeSpan>? LateBeat { get; set; }
+
     public TimeSpan? LastRtt => Interlocked.Read(ref _lastRttTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : null;
 
     /// <summary>
@@ -229,6 +237,16 @@ public sealed class HeartbeatLink : IDisposable
     private void Beat()
     {
         var now = _time.GetTimestamp();
+        var previous = Interlocked.Exchange(ref _lastBeatTimestamp, now);
+        if (previous != 0 && LateBeat is { } late)
+        {
+            var gap = _time.GetElapsedTime(previous, now);
+            if (gap - Interval >= TimeSpan.FromTicks(Math.Max(Interval.Ticks / 2, TimeSpan.TicksPerMillisecond * 100)))
+            {
+                late(gap);
+            }
+        }
+
         long echo, delay;
         lock (_gate)
         {

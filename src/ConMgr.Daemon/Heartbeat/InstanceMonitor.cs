@@ -23,7 +23,8 @@ namespace ConMgr.Daemon.Heartbeat;
 /// as if the heartbeat had timed out (docs/protocol.md, "Watchdog restarts").
 /// </para>
 /// </summary>
-public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, long conmgrId, ServerLog log, TimeProvider time)
+/// <param name="heartbeatTimers">Where the links' beat and deadline timers run: in conmgr a <see cref="DedicatedTimerThread"/>, never the thread pool.</param>
+public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, long conmgrId, ServerLog log, TimeProvider time, TimeProvider heartbeatTimers)
 {
     /// <summary>
     /// Retry pace while an interrupted link waits for its watchdog: a refused connect to a host
@@ -123,6 +124,19 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
                 SetUp(back, sameAsBefore: true);
             }
         }
+    }
+
+    private HeartbeatLink NewLink(HeartbeatChannel channel)
+    {
+        var link = new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, heartbeatTimers);
+        link.LateBeat = gap =>
+        {
+            // Whether the garbage collector held every thread, or the process was not scheduled: the GC's own account says which.
+            var lastGc = GC.GetGCMemoryInfo(GCKind.Any);
+            var lastPause = lastGc.PauseDurations.Length > 0 ? lastGc.PauseDurations[0] : TimeSpan.Zero;
+            log.Log($"heartbeat to {Name}: {(long)gap.TotalMilliseconds} ms between two beats (heartbeat_interval {HeartbeatLink.Format(settings.HeartbeatInterval)}): conmgr was not run in time, and the watchdog ends the link at heartbeat_timeout (garbage collection: last pause {(long)lastPause.TotalMilliseconds} ms, {(long)GC.GetTotalPauseDuration().TotalMilliseconds} ms in all)");
+        };
+        return link;
     }
 
     /// <summary>The instance is lost: down in the table (its clients are told) and a LOG line.</summary>
@@ -227,7 +241,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
 
             return frames[0] switch
             {
-                WelcomeFrame => new Connected(new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, time), [.. frames.Skip(1)], null),
+                WelcomeFrame => new Connected(NewLink(channel), [.. frames.Skip(1)], null),
                 RefusalFrame refusal => Fail($"refused by the watchdog: {refusal.Reason}"),
                 var other => Fail($"protocol violation: expected a welcome frame, got {other.Type}"),
             };

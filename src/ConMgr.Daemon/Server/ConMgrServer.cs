@@ -45,7 +45,8 @@ public sealed class ConMgrServer : IDisposable
     private ControlServer? _control;
     private volatile string _state = "starting";
 
-    public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time)
+    /// <param name="heartbeatTimers">The heartbeat links' timers (default: <paramref name="time"/>); conmgr passes a <see cref="ConMgr.Heartbeat.DedicatedTimerThread"/>.</param>
+    public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time, TimeProvider? heartbeatTimers = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         _directory = directory;
@@ -60,7 +61,7 @@ public sealed class ConMgrServer : IDisposable
         _splitBrain = new SplitBrainWatch(log);
         // Random per process: the watchdogs tell this conmgr's reconnections from another conmgr on the same host by it.
         var conmgrId = Random.Shared.NextInt64(1, long.MaxValue);
-        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, conmgrId, log, time))];
+        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, conmgrId, log, time, heartbeatTimers ?? time))];
     }
 
     public async Task<int> RunAsync()

@@ -64,6 +64,25 @@ public sealed class HeartbeatLinkTests : IDisposable
     }
 
     [Fact]
+    public async Task A_beat_sent_late_is_reported_with_the_gap_and_one_on_time_is_not()
+    {
+        using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, TimeSpan.FromSeconds(30), _time);
+        var gaps = new List<TimeSpan>();
+        link.LateBeat = gaps.Add;
+        _ = link.RunAsync(_ => { });
+        await ReadBeatAtPeerAsync();
+
+        _time.Advance(Interval);
+        await ReadBeatAtPeerAsync();
+        Assert.Empty(gaps);
+
+        // The process was not run for 2.6 s: the fake clock jumps and the overdue beat fires once.
+        _time.Advance(TimeSpan.FromMilliseconds(2600));
+        await ReadBeatAtPeerAsync();
+        Assert.Equal([TimeSpan.FromMilliseconds(2600)], gaps);
+    }
+
+    [Fact]
     public async Task Rtt_comes_from_the_echo_of_our_own_beat()
     {
         using var link = new HeartbeatLink(new HeartbeatChannel(_local), Interval, Timeout, _time);
