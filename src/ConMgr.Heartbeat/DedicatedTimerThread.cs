@@ -136,8 +136,15 @@ public sealed class DedicatedTimerThread : TimeProvider, IDisposable
                 if (due >= 0)
                 {
                     Due = Clock.GetTimestamp() + due;
+
+                    // The thread sleeps until the head's time: wake it only when this one comes first.
+                    // (A pushed-back deadline, at every received frame, leaves a stale entry that is dropped when it pops.)
+                    var first = !owner._queue.TryPeek(out _, out var head) || Due < head;
                     owner._queue.Enqueue((this, Version), Due);
-                    Monitor.PulseAll(owner._gate);
+                    if (first)
+                    {
+                        Monitor.PulseAll(owner._gate);
+                    }
                 }
 
                 return true;
