@@ -1,8 +1,5 @@
 // IdleProxyBenchmark.cs: conmgr's resident memory per idle proxied session at 10,000 sessions, PgBouncer's per idle client beside it.
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using ConMgr.Testing;
 
@@ -58,7 +55,7 @@ public static partial class IdleProxyBenchmark
         var pgbouncerBefore = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
         var descriptorsBefore = OpenFiles.Count(conmgrPid);
 
-        List<Socket> clients;
+        List<PgWire> clients;
         try
         {
             clients = await ConnectAllAsync(rw, sessions, concurrency);
@@ -106,12 +103,12 @@ public static partial class IdleProxyBenchmark
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: {name,-9} RSS {before} -> {after} KiB: {(after - before) * 1024.0 / sessions:0} B per idle session"));
 
     /// <summary>Opens <paramref name="sessions"/> sessions: startup message out, every message in until ReadyForQuery.</summary>
-    private static async Task<List<Socket>> ConnectAllAsync(int port, int sessions, int concurrency)
+    private static async Task<List<PgWire>> ConnectAllAsync(int port, int sessions, int concurrency)
     {
-        var clients = new List<Socket>(sessions);
+        var clients = new List<PgWire>(sessions);
         var startup = PgWire.StartupMessage(("user", "postgres"), ("database", "postgres"));
         using var gate = new SemaphoreSlim(concurrency);
-        var tasks = new List<Task<Socket>>(sessions);
+        var tasks = new List<Task<PgWire>>(sessions);
         for (var i = 0; i < sessions; i++)
         {
             await gate.WaitAsync();
@@ -119,12 +116,10 @@ public static partial class IdleProxyBenchmark
             {
                 try
                 {
-                    var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                    using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-                    await socket.ConnectAsync(IPAddress.Loopback, port, cts.Token);
-                    await socket.SendAsync(startup, SocketFlags.None, cts.Token);
-                    await ReadUntilReadyAsync(socket, cts.Token);
-                    return socket;
+                    var wire = await PgWire.ConnectAsync("127.0.0.1", port);
+                    await wire.SendAsync(startup);
+                    var messages = await wire.ReadUntilReadyAsync(TimeSpan.FromSeconds(60));
+                    return messages.Any(m => m.Type == 'E') ? throw new InvalidOperationException("the session was refused with an ErrorResponse") : wire;
                 }
                 finally
                 {
@@ -139,43 +134,6 @@ public static partial class IdleProxyBenchmark
         }
 
         return clients;
-    }
-
-    private static async Task ReadUntilReadyAsync(Socket socket, CancellationToken cancellationToken)
-    {
-        var header = new byte[5];
-        var body = new byte[4096];
-        while (true)
-        {
-            await ReceiveExactlyAsync(socket, header, cancellationToken);
-            var length = BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(1));
-            if (length < 4 || length > 1 << 20)
-            {
-                throw new InvalidDataException($"message '{(char)header[0]}' with length {length}");
-            }
-
-            for (var left = length - 4; left > 0; left -= Math.Min(left, body.Length))
-            {
-                await ReceiveExactlyAsync(socket, body.AsMemory(0, Math.Min(left, body.Length)), cancellationToken);
-            }
-
-            switch ((char)header[0])
-            {
-                case 'Z':
-                    return;
-                case 'E':
-                    throw new InvalidOperationException("the session was refused with an ErrorResponse");
-            }
-        }
-    }
-
-    private static async Task ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
-    {
-        for (var filled = 0; filled < buffer.Length;)
-        {
-            var read = await socket.ReceiveAsync(buffer[filled..], SocketFlags.None, cancellationToken);
-            filled += read > 0 ? read : throw new EndOfStreamException("closed before ReadyForQuery");
-        }
     }
 
     /// <summary>Raises RLIMIT_NOFILE to <paramref name="wanted"/>, or as far as the hard limit allows; the soft limit it ends at.</summary>

@@ -125,6 +125,22 @@ public sealed class PgWire : IDisposable
         return body is null ? null : new WireMessage((char)header[0], body);
     }
 
+    /// <summary>Backend messages up to and including ReadyForQuery; an error when the peer closes first.</summary>
+    public async Task<List<WireMessage>> ReadUntilReadyAsync(TimeSpan timeout)
+    {
+        var messages = new List<WireMessage>();
+        while (await ReadMessageAsync(timeout) is { } message)
+        {
+            messages.Add(message);
+            if (message.Type == 'Z')
+            {
+                return messages;
+            }
+        }
+
+        throw new EndOfStreamException($"closed after {string.Concat(messages.Select(m => m.Type))}, before ReadyForQuery");
+    }
+
     /// <summary>True when the peer closes (EOF or reset) within <paramref name="timeout"/> without sending anything.</summary>
     public async Task<bool> ClosedWithoutDataAsync(TimeSpan timeout)
     {

@@ -134,17 +134,7 @@ public sealed class ApplicationConnection : IDisposable
     public int HandOffSocket()
     {
         var socket = Socket;
-        var fd = Hosting.Posix.Epoll.Duplicate(socket.Handle);
-        try
-        {
-            Hosting.Posix.RuntimeEpoll.Forget(socket.Handle);
-        }
-        catch
-        {
-            Hosting.Posix.Epoll.Close(fd);
-            throw;
-        }
-
+        var fd = Hosting.Posix.RuntimeEpoll.Adopt(socket);
         Volatile.Write(ref _socket, null);
         socket.Dispose();
         return fd;

@@ -129,8 +129,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             _ = _reactors.Value;
 
             // Out of .NET's epoll set, or every packet would wake its thread as well as the reactor's.
-            serverFd = Hosting.Posix.Epoll.Duplicate(server.Handle);
-            Hosting.Posix.RuntimeEpoll.Forget(server.Handle);
+            serverFd = Hosting.Posix.RuntimeEpoll.Adopt(server);
             clientFd = connection.HandOffSocket();
         }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException or IOException)

@@ -29,9 +29,7 @@ public sealed class ProxySession : IRelay, IDisposable
     private readonly Socket _server;
     private readonly Stream _clientStream;
     private readonly Stream _serverStream;
-    private readonly InstanceSettings _instance;
     private readonly ServerFollower _follower;
-    private readonly ServerLog _log;
     private Task<string> _serverToClient = Task.FromResult("not started");
     private volatile bool _atBoundary = true;
     private int _serverClosed;
@@ -41,11 +39,9 @@ public sealed class ProxySession : IRelay, IDisposable
         ArgumentNullException.ThrowIfNull(client);
         _client = client;
         _server = server;
-        _instance = instance;
-        _log = log;
         _clientStream = new NetworkStream(client.Socket, ownsSocket: false);
         _serverStream = new NetworkStream(server, ownsSocket: false);
-        _follower = new ServerFollower(keys, instance);
+        _follower = new ServerFollower(keys, instance, client, log);
     }
 
     /// <summary>Why the session ended, for the log.</summary>
@@ -136,7 +132,6 @@ public sealed class ProxySession : IRelay, IDisposable
                     _atBoundary = false;
                     if (!_follower.Follow(buffer.AsSpan(0, read), out var error))
                     {
-                        _log.Log($"closing proxied session of {_client.Describe()} on instance {_instance.Number}: {error}");
                         return error!;
                     }
                 }

@@ -182,7 +182,6 @@ public sealed class RelayReactor : IDisposable
         if (!fromClient && !session.FollowServer(buffer.AsSpan(0, read), out var error))
         {
             ArrayPool<byte>.Shared.Return(buffer);
-            session.Log($"closing the session: {error}");
             End(session, error!);
             return;
         }

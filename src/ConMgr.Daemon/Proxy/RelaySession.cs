@@ -26,9 +26,6 @@ public sealed class RelaySession : IRelay
 {
     private readonly RelayReactor _reactor;
     private readonly ServerFollower _server;
-    private readonly InstanceSettings _instance;
-    private readonly ApplicationConnection _client;
-    private readonly ServerLog _log;
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     internal RelaySession(RelayReactor reactor, int clientFd, int serverFd, InstanceSettings instance, CancelKeys keys, ApplicationConnection client, ServerLog log)
@@ -36,10 +33,7 @@ public sealed class RelaySession : IRelay
         _reactor = reactor;
         ClientFd = clientFd;
         ServerFd = serverFd;
-        _instance = instance;
-        _client = client;
-        _log = log;
-        _server = new ServerFollower(keys, instance);
+        _server = new ServerFollower(keys, instance, client, log);
     }
 
     internal long Id { get; set; }
@@ -79,10 +73,8 @@ public sealed class RelaySession : IRelay
         return StopResult.Task;
     }
 
-    /// <summary>Follows the server's bytes (boundaries, the cancel key); false with <paramref name="error"/> when they are not PostgreSQL's protocol.</summary>
+    /// <summary>Follows the server's bytes (boundaries, the cancel key); false with <paramref name="error"/>, logged, when they are not PostgreSQL's protocol.</summary>
     internal bool FollowServer(Span<byte> bytes, out string? error) => _server.Follow(bytes, out error);
-
-    internal void Log(string message) => _log.Log($"proxied session of {_client.Describe()} on instance {_instance.Number}: {message}");
 
     /// <summary>Called by the reactor once both descriptors are closed.</summary>
     internal void Finish(string reason)

@@ -25,6 +25,28 @@ public static class RuntimeEpoll
         }
     }
 
+    /// <summary>
+    /// A duplicate of <paramref name="socket"/>'s descriptor for a reactor of ours, with the socket
+    /// taken out of the runtime's epoll sets. The caller then disposes the .NET socket (without a
+    /// shutdown: the duplicate keeps the connection).
+    /// </summary>
+    public static int Adopt(System.Net.Sockets.Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var fd = Epoll.Duplicate(socket.Handle);
+        try
+        {
+            Forget(socket.Handle);
+        }
+        catch
+        {
+            Epoll.Close(fd);
+            throw;
+        }
+
+        return fd;
+    }
+
     /// <summary>Removes <paramref name="fd"/> (the runtime's own descriptor number for the socket) from the runtime's epoll sets.</summary>
     public static void Forget(nint fd)
     {

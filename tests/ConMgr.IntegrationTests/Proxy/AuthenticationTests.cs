@@ -81,29 +81,13 @@ public sealed class AuthenticationTests
         Assert.Equal(1, BinaryPrimitives.ReadInt32BigEndian(negotiate.Body.AsSpan(4)));
         Assert.Equal("_pq_.conmgr_test_option\0", Encoding.UTF8.GetString(negotiate.Body.AsSpan(8)));
 
-        var types = string.Concat((await ReadUntilReadyAsync(wire)).Select(m => m.Type));
+        var types = string.Concat((await wire.ReadUntilReadyAsync(TransparentCluster.Deadline)).Select(m => m.Type));
         Assert.StartsWith("R", types, StringComparison.Ordinal);
         Assert.EndsWith("KZ", types, StringComparison.Ordinal);
 
         await wire.SendAsync(PgWire.Query("select 42"));
-        var row = Assert.Single(await ReadUntilReadyAsync(wire), m => m.Type == 'D');
+        var row = Assert.Single(await wire.ReadUntilReadyAsync(TransparentCluster.Deadline), m => m.Type == 'D');
         Assert.Equal("42", Encoding.UTF8.GetString(row.Body.AsSpan(6)));
-    }
-
-    /// <summary>Backend messages up to and including ReadyForQuery.</summary>
-    private static async Task<List<WireMessage>> ReadUntilReadyAsync(PgWire wire)
-    {
-        var messages = new List<WireMessage>();
-        while (await wire.ReadMessageAsync(TransparentCluster.Deadline) is { } message)
-        {
-            messages.Add(message);
-            if (message.Type == 'Z')
-            {
-                return messages;
-            }
-        }
-
-        throw new InvalidOperationException($"closed after {string.Concat(messages.Select(m => m.Type))}, before ReadyForQuery");
     }
 
     /// <summary>Puts a line per password user ahead of the cluster's trust lines, and reloads.</summary>
