@@ -19,6 +19,12 @@ need gcc gcc
 # Real clients of the proxy tests: psycopg2 (in Debian's /usr/bin/python3) and pgjdbc (on the installed Java).
 /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || missing+=(python3-psycopg2)
 [ -e /usr/share/java/postgresql.jar ] || missing+=(libpostgresql-jdbc-java)
+# The HTTP ports' tests: curl inside network namespaces, a real Prometheus text parser, HAProxy
+# configured as Patroni's documentation shows, and a headless browser for the status page.
+need curl curl
+/usr/bin/python3 -c 'import prometheus_client' >/dev/null 2>&1 || missing+=(python3-prometheus-client)
+need haproxy haproxy
+need chromium chromium
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -64,6 +64,7 @@ public static partial class ConMgrConfigLoader
             ["read_only_port"] = (s, e, f) => s with { ReadOnlyPort = ValueParsers.Number(e, f, 0, 65535) },
             ["http_port"] = (s, e, f) => s with { HttpPort = ValueParsers.Number(e, f, 0, 65535) },
             ["read_only_fallback"] = (s, e, f) => s with { ReadOnlyFallback = ValueParsers.Enum(e, f, Fallbacks) },
+            ["max_standby_lag"] = (s, e, f) => s with { MaxStandbyLag = ValueParsers.StandbyLag(e, f) },
             ["read_write_connect_timeout"] = (s, e, f) => s with { ReadWriteConnectTimeout = ValueParsers.Time(e, f) },
             ["read_only_connect_timeout"] = (s, e, f) => s with { ReadOnlyConnectTimeout = ValueParsers.Time(e, f) },
         }.ToFrozenDictionary();

@@ -64,6 +64,9 @@ public sealed record ConMgrSettings
     /// <summary>Where the read-only port sends a client when no standby is eligible.</summary>
     public ReadOnlyFallback ReadOnlyFallback { get; init; } = ReadOnlyFallback.Primary;
 
+    /// <summary>Standbys further behind than this take no read-only sessions (docs/configuration.md, "max_standby_lag"); off by default.</summary>
+    public StandbyLagLimit MaxStandbyLag { get; init; }
+
     /// <summary>Bound on connecting to an instance for a client of the read-write port (TCP connect).</summary>
     public TimeSpan ReadWriteConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 

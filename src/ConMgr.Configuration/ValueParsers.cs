@@ -68,6 +68,71 @@ public static partial class ValueParsers
         return TimeSpan.FromMilliseconds(ms);
     }
 
+    /// <summary>
+    /// <c>max_standby_lag</c>: up to one size and one time, comma-separated. A size is an integer with
+    /// PostgreSQL's memory units (B, kB, MB, GB, TB; 1 kB = 1024 B; a bare integer means bytes); a time
+    /// has ms, s, min, h or d. <c>0</c> is off.
+    /// </summary>
+    public static StandbyLagLimit StandbyLag(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var limit = StandbyLagLimit.Off;
+        bool sawSize = false, sawTime = false;
+        foreach (var part in entry.Value.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var match = TimeWithUnit().Match(part);
+            if (!match.Success || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount))
+            {
+                throw Invalid(entry, file, "must be a size (e.g. 16MB), a time (e.g. 10s), or both separated by a comma");
+            }
+
+            long? sizeUnit = match.Groups[2].Value switch
+            {
+                "" or "B" => 1L,
+                "kB" => 1L << 10,
+                "MB" => 1L << 20,
+                "GB" => 1L << 30,
+                "TB" => 1L << 40,
+                _ => null,
+            };
+            long? timeUnitMs = match.Groups[2].Value switch
+            {
+                "ms" => 1L,
+                "s" => 1000L,
+                "min" => 60_000L,
+                "h" => 3_600_000L,
+                "d" => 86_400_000L,
+                _ => null,
+            };
+            if (sizeUnit is { } unit)
+            {
+                if (sawSize || amount > long.MaxValue / unit)
+                {
+                    throw Invalid(entry, file, sawSize ? "gives more than one size" : "is too large");
+                }
+
+                sawSize = true;
+                limit = limit with { Bytes = amount * unit };
+            }
+            else if (timeUnitMs is { } ms)
+            {
+                if (sawTime || amount > MaxTime.TotalMilliseconds / ms)
+                {
+                    throw Invalid(entry, file, sawTime ? "gives more than one time" : $"is outside the valid range (0 .. {int.MaxValue}ms)");
+                }
+
+                sawTime = true;
+                limit = limit with { Time = TimeSpan.FromMilliseconds(amount * ms) };
+            }
+            else
+            {
+                throw Invalid(entry, file, "unknown unit: valid units are B, kB, MB, GB, TB (sizes) and ms, s, min, h, d (times)");
+            }
+        }
+
+        return limit;
+    }
+
     public static TEnum Enum<TEnum>(ConfigEntry entry, string file, IReadOnlyDictionary<string, TEnum> values)
     {
         ArgumentNullException.ThrowIfNull(entry);
@@ -180,7 +245,7 @@ public static partial class ValueParsers
     [GeneratedRegex(@"^[+-]?[0-9]+$")]
     private static partial Regex DecimalInteger();
 
-    [GeneratedRegex(@"^([0-9]+)\s*([a-z]*)$")]
+    [GeneratedRegex(@"^([0-9]+)\s*([A-Za-z]*)$")]
     private static partial Regex TimeWithUnit();
 
     [GeneratedRegex(@"^[0-9]{1,3}(\.[0-9]{1,3}){3}$")]

@@ -79,7 +79,6 @@ public sealed class HeartbeatLink : IDisposable
     /// <summary>Time since the last frame arrived (since establishment, before the first).</summary>
     public TimeSpan SinceLastReceived => _time.GetElapsedTime(Interlocked.Read(ref _lastReceivedTimestamp));
 
-    /// <summary>Round-trip time measured from the last beat that echoed one of ours; null before the first.</summary>
     /// <summary>
     /// Called (on the timer's thread) with the time between two of our beats when it exceeded
     /// <see cref="Interval"/> by half an interval or more (at least 100 ms): this process was not
@@ -87,6 +86,10 @@ public sealed class HeartbeatLink : IDisposable
     /// </summary>
     public Action<TimeSpan>? LateBeat { get; set; }
 
+    /// <summary>Called (on the receiving thread) with each round-trip time measured: the RTT histogram of conmgr's metrics.</summary>
+    public Action<TimeSpan>? RttMeasured { get; set; }
+
+    /// <summary>Round-trip time measured from the last beat that echoed one of ours; null before the first.</summary>
     public TimeSpan? LastRtt => Interlocked.Read(ref _lastRttTicks) is var ticks and >= 0 ? TimeSpan.FromTicks(ticks) : null;
 
     /// <summary>
@@ -221,6 +224,7 @@ public sealed class HeartbeatLink : IDisposable
                     if (rttUs >= 0)
                     {
                         Interlocked.Exchange(ref _lastRttTicks, rttUs * 10);
+                        RttMeasured?.Invoke(TimeSpan.FromMicroseconds(rttUs));
                     }
                 }
 

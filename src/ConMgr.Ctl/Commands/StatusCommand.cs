@@ -38,7 +38,7 @@ public static class StatusCommand
             Console.WriteLine();
             Console.WriteLine("Instances");
             Console.Write(TextTable.Format(
-                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "timeline", "lag_ms", "last_rtt_ms", "since", "last_error", "excluded"],
+                ["instance", "address", "port", "watchdog_port", "heartbeat", "role", "read_only", "timeline", "lag_ms", "lag_bytes", "sessions_rw/ro/resolve", "last_rtt_ms", "since", "last_error", "excluded"],
                 [.. report.Instances.Select(i => (IReadOnlyList<string>)[
                     i.Number.ToString(CultureInfo.InvariantCulture),
                     i.Address,
@@ -49,6 +49,8 @@ public static class StatusCommand
                     i.ReadOnly switch { null => "", true => "on", false => "off" },
                     i.Timeline?.ToString(CultureInfo.InvariantCulture) ?? "",
                     i.ReplayLagMs?.ToString("0", CultureInfo.InvariantCulture) ?? "",
+                    i.LagBytes?.ToString(CultureInfo.InvariantCulture) ?? "",
+                    i.Sessions is { } s ? string.Create(CultureInfo.InvariantCulture, $"{s.ReadWrite}/{s.ReadOnly}/{s.Resolve}") : "",
                     i.LastRttMs?.ToString("0.000", CultureInfo.InvariantCulture) ?? "",
                     Time(i.Since),
                     i.LastError ?? "",

@@ -91,6 +91,7 @@ public sealed class ApplicationConnection : IDisposable
         }
 
         State = ApplicationState.Rejecting;
+        Diagnostics.ConMgrMetrics.RecordClosedWithError(Port ?? "resolve", error.SqlState);
 
         // A proxied session: the relay owns the sockets; the error goes only between two messages, or not at all.
         if (Relay is { } relay)

@@ -34,6 +34,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
         {
             // The seed: over the limit the connection is closed without an error message, and a LOG line says so.
             log.Log($"too many connections (max_connections = {registry.MaxConnections}): closing connection from {connection.Describe()} without a message");
+            Diagnostics.ConMgrMetrics.RecordRefused("max_connections");
             connection.Dispose();
             return;
         }

@@ -1,6 +1,7 @@
 // ResolveService.cs: answers resolve requests with an instance, then watches that instance for the client until either side ends.
 using System.Buffers;
 using System.Net.Sockets;
+using ConMgr.Daemon.Diagnostics;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Routing;
 using ConMgr.Hosting.Logging;
@@ -26,6 +27,7 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         connection.Target = requested ?? "any";
         if (!TargetSessionAttrsNames.TryParse(requested, out var target))
         {
+            ConMgrMetrics.RecordResolve("invalid", "invalid");
             await RefuseAsync(connection, ClientErrors.InvalidTarget(requested!, TargetSessionAttrsNames.ValidNames));
             return;
         }
@@ -35,11 +37,13 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
         var route = router.Choose(instances.Rows(), target);
         if (route.Instance is not { } instance)
         {
+            ConMgrMetrics.RecordResolve(connection.Target, "refused");
             log.Log($"refusing {connection.Describe()}: {route.Refusal}");
             await RefuseAsync(connection, ClientErrors.NoEligibleInstance(route.Refusal!));
             return;
         }
 
+        ConMgrMetrics.RecordResolve(connection.Target, "routed");
         connection.InstanceVersion = instance.Version;
         registry.Assign(connection, route.Index);
         connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";

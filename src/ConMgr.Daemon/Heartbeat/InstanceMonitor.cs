@@ -2,6 +2,7 @@
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Configuration;
+using ConMgr.Daemon.Diagnostics;
 using ConMgr.Daemon.Instances;
 using ConMgr.Heartbeat;
 using ConMgr.Hosting.Logging;
@@ -129,6 +130,8 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     private HeartbeatLink NewLink(HeartbeatChannel channel)
     {
         var link = new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, heartbeatTimers);
+        var number = Instance.Number;
+        link.RttMeasured = rtt => ConMgrMetrics.RecordRtt(number, rtt);
         link.LateBeat = gap =>
         {
             // Whether the garbage collector held every thread, or the process was not scheduled: the GC's own account says which.
@@ -143,6 +146,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     private void SetLost(string reason)
     {
         table.SetDown(index, reason);
+        ConMgrMetrics.RecordLoss(Instance.Number);
         log.Log($"heartbeat to {Name} lost: {reason}");
     }
 

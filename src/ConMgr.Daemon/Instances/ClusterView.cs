@@ -19,6 +19,9 @@ public readonly record struct IndexedRow(int Index, InstanceState Row);
 /// from one primary): no one can tell which is right, so none of them is routed to until only one is left.</item>
 /// </list>
 /// Everything routable and none of these is <see cref="Eligible"/>.
+/// <see cref="Lagging"/>: eligible standbys further behind than <c>max_standby_lag</c>; they stay
+/// eligible for <c>any</c> but are not among <see cref="Standbys"/>, so no read-only target, the
+/// read-only port included, is sent to them.
 /// </summary>
 public sealed record ClusterView(
     IReadOnlyList<IndexedRow> Eligible,
@@ -28,9 +31,11 @@ public sealed record ClusterView(
     IReadOnlyList<IndexedRow> Contested,
     IReadOnlyList<IndexedRow> Foreign,
     long SystemIdentifier,
-    int NewestPrimaryTimeline)
+    int NewestPrimaryTimeline,
+    IReadOnlyList<IndexedRow> Lagging)
 {
-    public static ClusterView Of(IReadOnlyList<InstanceState> rows)
+    /// <param name="lagLimit">max_standby_lag; off (the default) for views that only ask about roles and split brain.</param>
+    public static ClusterView Of(IReadOnlyList<InstanceState> rows, Configuration.StandbyLagLimit lagLimit = default)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var routable = rows.Select((row, index) => new IndexedRow(index, row)).Where(r => r.Row.Routable).ToList();
@@ -48,16 +53,51 @@ public sealed record ClusterView(
         var onNewest = claimants.Except(stale).ToList();
         List<IndexedRow> contested = onNewest.Count > 1 ? onNewest : [];
         var eligible = ours.Except(stale).Except(contested).ToList();
+        var primaries = eligible.Where(r => !r.Row.Attributes.InRecovery).ToList();
+        var standbys = eligible.Where(r => r.Row.Attributes.InRecovery).ToList();
+        var primaryLsn = primaries.Count == 1 ? primaries[0].Row.Attributes.Lsn : (long?)null;
+        var lagging = lagLimit.IsOff ? [] : standbys.Where(s => lagLimit.Exceeded(LagBytes(s.Row, primaryLsn), ReplayLag(s.Row))).ToList();
         return new ClusterView(
             eligible,
-            [.. eligible.Where(r => !r.Row.Attributes.InRecovery)],
-            [.. eligible.Where(r => r.Row.Attributes.InRecovery)],
+            primaries,
+            [.. standbys.Except(lagging)],
             stale,
             contested,
             foreign,
             identifier,
-            newest);
+            newest,
+            lagging)
+        {
+            PrimaryLsn = primaryLsn,
+        };
     }
+
+    /// <summary>The one eligible primary's WAL position (pg_current_wal_lsn), as its watchdog last reported it; null without exactly one.</summary>
+    public long? PrimaryLsn { get; private init; }
+
+    /// <summary>
+    /// How many bytes of WAL a standby has still to replay: the primary's current position less the
+    /// standby's replay position, both as conmgr last heard them (so an idle standby that has
+    /// replayed everything has no lag). Null for a primary, or without exactly one eligible primary.
+    /// </summary>
+    public long? LagBytesOf(InstanceState row) => LagBytes(row, PrimaryLsn);
+
+    /// <summary>The standby's replay delay as its watchdog measures it (zero once it has replayed all it received); null when unknown.</summary>
+    public static TimeSpan? ReplayLag(InstanceState row)
+    {
+        ArgumentNullException.ThrowIfNull(row);
+        // The watchdog's number is taken as sent: bounded here so no value overflows a TimeSpan.
+        return row.Attributes.InRecovery && row.Attributes.ReplayLagUs >= 0 ? TimeSpan.FromMicroseconds(Math.Min(row.Attributes.ReplayLagUs, MaxReplayLagUs)) : null;
+    }
+
+    /// <summary>About 31 years: more than any real lag, far below TimeSpan's limit.</summary>
+    private const long MaxReplayLagUs = 1_000_000_000_000_000;
+
+    /// <summary>Both positions are non-negative (the watchdog sends an LSN less '0/0'), so the difference cannot overflow; anything else is unknown.</summary>
+    private static long? LagBytes(InstanceState row, long? primaryLsn) =>
+        row.Attributes.InRecovery && primaryLsn is >= 0 and var lsn && row.Attributes.Lsn >= 0 ? Math.Max(0, lsn - row.Attributes.Lsn) : null;
+
+    public bool IsLagging(int index) => Lagging.Any(l => l.Index == index);
 
     public bool IsStale(int index) => Stale.Any(s => s.Index == index);
 
@@ -91,8 +131,16 @@ public sealed record ClusterView(
             return $"split brain: instances {string.Join(" and ", Contested.Select(c => c.Row.Settings.Number))} are all primaries on timeline {NewestPrimaryTimeline}: none is routed to until one is left";
         }
 
+        if (Lagging.FirstOrDefault(l => l.Index == index) is { Row: not null } lagging)
+        {
+            return $"lagging: {Describe(LagBytesOf(lagging.Row), ReplayLag(lagging.Row))} behind, beyond max_standby_lag: no read-only sessions until it catches up";
+        }
+
         return null;
     }
+
+    private static string Describe(long? bytes, TimeSpan? replay) =>
+        string.Join(" and ", new[] { bytes is { } b ? $"{b} bytes" : null, replay is { } r ? $"{r.TotalMilliseconds:0} ms" : null }.Where(p => p is not null));
 
     private static string Id(long identifier) => identifier.ToString(CultureInfo.InvariantCulture);
 }

@@ -126,10 +126,11 @@ public sealed class InstanceTable
             LastError = reason,
         });
 
-    public IReadOnlyList<InstanceStatus> Snapshot()
+    /// <param name="lagLimit">max_standby_lag, so status says which standbys it sets aside.</param>
+    public IReadOnlyList<InstanceStatus> Snapshot(Configuration.StandbyLagLimit lagLimit = default)
     {
         var rows = Rows();
-        var view = ClusterView.Of(rows);
+        var view = ClusterView.Of(rows, lagLimit);
         return [.. rows.Select((row, i) => Status(row, view, i))];
     }
 
@@ -150,7 +151,8 @@ public sealed class InstanceTable
             row.Link is LinkState.Up or LinkState.Interrupted && row.Attributes.ReplayLagUs >= 0 ? row.Attributes.ReplayLagUs / 1000.0 : null,
             row.LastError,
             known ? row.Attributes.SystemIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
-            view.ExclusionOf(index));
+            view.ExclusionOf(index),
+            view.LagBytesOf(row));
     }
 
     private void Update(int index, Func<InstanceState, InstanceState> change)

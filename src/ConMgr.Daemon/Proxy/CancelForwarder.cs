@@ -1,5 +1,6 @@
 // CancelForwarder.cs: passes a proxied client's CancelRequest on to the instance that runs its session.
 using System.Net.Sockets;
+using ConMgr.Daemon.Diagnostics;
 using ConMgr.Hosting.Logging;
 using ConMgr.Protocol.Postgres;
 
@@ -22,6 +23,7 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Se
         {
             // PostgreSQL logs a wrong key at DEBUG only, and so do we: it is no one's business that it was wrong.
             log.Debug($"cancel request from {client} matches no proxied session");
+            ConMgrMetrics.RecordCancel("unknown_key");
             return;
         }
 
@@ -29,6 +31,7 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Se
         if (socket is null)
         {
             log.Log($"could not forward a cancel request from {client} to instance {instance.Number}: {error}");
+            ConMgrMetrics.RecordCancel("failed");
             return;
         }
 
@@ -45,8 +48,12 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Se
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
                 log.Log($"could not forward a cancel request from {client} to instance {instance.Number}: {ex.Message}");
+                ConMgrMetrics.RecordCancel("failed");
+                return;
             }
         }
+
+        ConMgrMetrics.RecordCancel("forwarded");
 
         log.Debug($"forwarded a cancel request from {client} to instance {instance.Number} (backend process {server.ProcessId})");
     }

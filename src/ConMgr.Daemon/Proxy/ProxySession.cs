@@ -127,6 +127,8 @@ public sealed class ProxySession : IRelay, IDisposable
                     return $"the {side} closed the connection";
                 }
 
+                _follower.Relayed(fromServer, read);
+
                 if (fromServer)
                 {
                     _atBoundary = false;

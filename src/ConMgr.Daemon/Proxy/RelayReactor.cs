@@ -179,6 +179,7 @@ public sealed class RelayReactor : IDisposable
             return;
         }
 
+        session.Relayed(!fromClient, read);
         if (!fromClient && !session.FollowServer(buffer.AsSpan(0, read), out var error))
         {
             ArrayPool<byte>.Shared.Return(buffer);

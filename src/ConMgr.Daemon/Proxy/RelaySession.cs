@@ -76,6 +76,8 @@ public sealed class RelaySession : IRelay
     /// <summary>Follows the server's bytes (boundaries, the cancel key); false with <paramref name="error"/>, logged, when they are not PostgreSQL's protocol.</summary>
     internal bool FollowServer(Span<byte> bytes, out string? error) => _server.Follow(bytes, out error);
 
+    internal void Relayed(bool fromServer, int bytes) => _server.Relayed(fromServer, bytes);
+
     /// <summary>Called by the reactor once both descriptors are closed.</summary>
     internal void Finish(string reason)
     {

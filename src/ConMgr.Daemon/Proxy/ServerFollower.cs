@@ -36,6 +36,9 @@ internal sealed class ServerFollower(CancelKeys keys, InstanceSettings instance,
         return true;
     }
 
+    /// <summary>Counts bytes one of the relays passed on, for the port's metrics.</summary>
+    public void Relayed(bool fromServer, int bytes) => Diagnostics.ConMgrMetrics.RecordRelayed(client.Port ?? "resolve", fromServer, bytes);
+
     /// <summary>The session ended: its key no longer cancels anything.</summary>
     public void Release()
     {

@@ -1,4 +1,5 @@
 // Router.cs: picks the instance for a target_session_attrs among those with a live heartbeat: split-brain safe, load balanced.
+using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 
 namespace ConMgr.Daemon.Routing;
@@ -9,9 +10,12 @@ public readonly record struct RouteResult(int Index, InstanceState? Instance, st
 /// <summary>
 /// Chooses among <see cref="ClusterView"/>'s eligible instances (split brain already resolved
 /// there: stale primaries are skipped for every target). The one with the fewest outstanding
-/// application connections wins; ties go round-robin.
+/// application connections wins; ties go round-robin. Standbys beyond <paramref name="maxStandbyLag"/>
+/// take no read-only target; with no standby left, <c>prefer-standby</c> falls back to the primary
+/// only when <paramref name="fallback"/> (read_only_fallback) says so. Lag never ends a session
+/// already routed: <see cref="StillMatches"/> does not look at it.
 /// </summary>
-public sealed class Router(Func<int, int> outstanding)
+public sealed class Router(Func<int, int> outstanding, StandbyLagLimit maxStandbyLag = default, ReadOnlyFallback fallback = ReadOnlyFallback.Primary)
 {
     private int _cursor;
 
@@ -19,8 +23,8 @@ public sealed class Router(Func<int, int> outstanding)
     public RouteResult Choose(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target, IReadOnlySet<int>? skip = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        var view = ClusterView.Of(rows);
-        var candidates = Candidates(view, target);
+        var view = ClusterView.Of(rows, maxStandbyLag);
+        var candidates = Candidates(view, target, fallback);
         if (skip is { Count: > 0 })
         {
             candidates.RemoveAll(c => skip.Contains(c.Index));
@@ -49,17 +53,22 @@ public sealed class Router(Func<int, int> outstanding)
             && target switch
             {
                 TargetSessionAttrs.Any or TargetSessionAttrs.PreferStandby or TargetSessionAttrs.PreferPrimary => true,
-                _ => Candidates(view, target).Any(c => c.Index == index),
+                _ => Candidates(view, target, ReadOnlyFallback.Primary).Any(c => c.Index == index),
             };
     }
 
-    private static List<IndexedRow> Candidates(ClusterView view, TargetSessionAttrs target) => target switch
+    /// <summary>Every instance <see cref="Choose"/> could pick for <paramref name="target"/> now (the HTTP group paths list them).</summary>
+    public IReadOnlyList<IndexedRow> Candidates(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target) => Candidates(ClusterView.Of(rows, maxStandbyLag), target, fallback);
+
+    private static List<IndexedRow> Candidates(ClusterView view, TargetSessionAttrs target, ReadOnlyFallback fallback) => target switch
     {
         TargetSessionAttrs.ReadWrite => [.. view.Primaries.Where(p => !p.Row.Attributes.DefaultTransactionReadOnly)],
         TargetSessionAttrs.Primary => [.. view.Primaries],
-        TargetSessionAttrs.ReadOnly => [.. view.Eligible.Where(e => e.Row.Attributes.InRecovery || e.Row.Attributes.DefaultTransactionReadOnly)],
+        TargetSessionAttrs.ReadOnly => [.. view.Eligible.Where(e => e.Row.Attributes.InRecovery || e.Row.Attributes.DefaultTransactionReadOnly).Except(view.Lagging)],
         TargetSessionAttrs.Standby => [.. view.Standbys],
-        TargetSessionAttrs.PreferStandby => view.Standbys.Count > 0 ? [.. view.Standbys] : [.. view.Eligible],
+        TargetSessionAttrs.PreferStandby => view.Standbys.Count > 0 ? [.. view.Standbys]
+            : fallback == ReadOnlyFallback.Primary ? [.. view.Eligible.Except(view.Lagging)]
+            : [],
         TargetSessionAttrs.PreferPrimary => view.Primaries.Count > 0 ? [.. view.Primaries] : [.. view.Eligible],
         _ => [.. view.Eligible],
     };

@@ -3,6 +3,8 @@ using System.Text.Json;
 using ConMgr.Configuration;
 using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Control;
+using ConMgr.Daemon.Diagnostics;
+using ConMgr.Daemon.Http;
 using ConMgr.Daemon.Heartbeat;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Proxy;
@@ -10,6 +12,7 @@ using ConMgr.Daemon.Routing;
 using ConMgr.Hosting.Control;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Network;
+using ConMgr.Http;
 using ConMgr.Protocol.Postgres;
 
 namespace ConMgr.Daemon.Server;
@@ -43,6 +46,7 @@ public sealed class ConMgrServer : IDisposable
     private ListenerGroup? _readOnlyListener;
     private ProxyService? _proxy;
     private ControlServer? _control;
+    private HttpPort? _http;
     private volatile string _state = "starting";
 
     /// <param name="heartbeatTimers">The heartbeat links' timers (default: <paramref name="time"/>); conmgr passes a <see cref="ConMgr.Heartbeat.DedicatedTimerThread"/>.</param>
@@ -68,7 +72,8 @@ public sealed class ConMgrServer : IDisposable
     {
         try
         {
-            var router = new Router(_applications.Outstanding);
+            ConMgrMetrics.Observe(_instances.Rows, _applications.Snapshot);
+            var router = new Router(_applications.Outstanding, _settings.MaxStandbyLag, _settings.ReadOnlyFallback);
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
@@ -88,6 +93,21 @@ public sealed class ConMgrServer : IDisposable
             }
 
             _control = new ControlServer(_directory, Dispatch, _log);
+            if (_settings.HttpPort != 0)
+            {
+                _http = new HttpPort(ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.HttpPort), _log, ("conmgr", Program.Version), ConMgrMetrics.MeterName);
+                ConMgrHttpPaths.Map(_http, new ClusterHealth(_instances, router, _settings, () => _state == "ready"), Status);
+                try
+                {
+                    // Bound before the pid file is written, like every other port: a busy port means no start.
+                    await _http.StartAsync();
+                }
+                catch (IOException ex)
+                {
+                    _log.Fatal($"could not listen on http_port {_settings.HttpPort}: {ex.Message}");
+                    return 1;
+                }
+            }
         }
         catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException or IOException)
         {
@@ -131,6 +151,11 @@ public sealed class ConMgrServer : IDisposable
         _readWriteListener?.Dispose();
         _readOnlyListener?.Dispose();
         _control?.Dispose();
+        if (Interlocked.Exchange(ref _http, null) is { } http)
+        {
+            http.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        }
+
         _proxy?.Dispose();
         _stopMonitors.Dispose();
     }
@@ -196,6 +221,13 @@ public sealed class ConMgrServer : IDisposable
         }
 
         _control?.Dispose();
+
+        // Load balancers saw 503 on every health path during the shutdown (not accepting); now the port closes.
+        if (Interlocked.Exchange(ref _http, null) is { } http)
+        {
+            await http.DisposeAsync();
+        }
+
         return mode;
     }
 
@@ -260,13 +292,22 @@ public sealed class ConMgrServer : IDisposable
         _ => $"error: unknown command \"{command}\"\n",
     };
 
-    private StatusReport Status() => new(
-        Environment.ProcessId,
-        _state,
-        _startedAt,
-        _directory.Path,
-        _settings.Port,
-        _settings.ListenAddresses,
-        _instances.Snapshot(),
-        [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
+    private StatusReport Status()
+    {
+        var applications = _applications.Snapshot();
+        var sessions = applications.Where(c => c.InstanceIndex >= 0).ToLookup(c => c.InstanceIndex);
+        SessionCounts Count(int index) => new(
+            sessions[index].Count(c => c.Port is null),
+            sessions[index].Count(c => c.Port == ProxyPort.ReadWrite.Name()),
+            sessions[index].Count(c => c.Port == ProxyPort.ReadOnly.Name()));
+        return new(
+            Environment.ProcessId,
+            _state,
+            _startedAt,
+            _directory.Path,
+            _settings.Port,
+            _settings.ListenAddresses,
+            [.. _instances.Snapshot(_settings.MaxStandbyLag).Select((instance, index) => instance with { Sessions = Count(index) })],
+            [.. applications.Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
+    }
 }

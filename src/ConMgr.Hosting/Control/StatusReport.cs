@@ -22,7 +22,9 @@ public sealed record StatusReport(
 /// <param name="ReplayLagMs">Standby replay lag; null on a primary or when unknown.</param>
 /// <param name="LastError">Why the link is down or interrupted (connect failure or loss reason); null when up.</param>
 /// <param name="SystemIdentifier">The instance's system identifier (pg_control_system()), as text; null unless known.</param>
-/// <param name="Excluded">Why a reachable instance is never routed to (foreign system identifier, split brain); null when it can be.</param>
+/// <param name="Excluded">Why a reachable instance is never routed to (foreign system identifier, split brain), or takes no read-only sessions (beyond max_standby_lag); null when it can be.</param>
+/// <param name="LagBytes">WAL a standby has still to replay: the primary's position less the standby's replay position, as conmgr last heard them; null on a primary or when unknown.</param>
+/// <param name="Sessions">Application connections sent to this instance now, per port.</param>
 public sealed record InstanceStatus(
     int Number,
     string Address,
@@ -37,7 +39,12 @@ public sealed record InstanceStatus(
     double? ReplayLagMs,
     string? LastError,
     string? SystemIdentifier = null,
-    string? Excluded = null);
+    string? Excluded = null,
+    long? LagBytes = null,
+    SessionCounts? Sessions = null);
+
+/// <summary>Application connections sent to one instance, per port: two-phase clients on conmgr's port, proxied sessions on the others.</summary>
+public sealed record SessionCounts(int Resolve, int ReadWrite, int ReadOnly);
 
 /// <summary>One application connection to one of conmgr's ports.</summary>
 /// <param name="Port"><c>resolve</c> (conmgr's port: a two-phase client), <c>read-write</c> or <c>read-only</c> (a proxied session).</param>

@@ -134,7 +134,29 @@ public sealed class ParameterTests
         { "syslog_ident = 'open", 2, "syslog_ident", "unterminated quoted string" },
         { "port =", 2, "port", "missing value" },
         { "port = # comment", 2, "port", "missing value" },
+        { "max_standby_lag = 16mb", 2, "max_standby_lag", "unknown unit: valid units are B, kB, MB, GB, TB (sizes) and ms, s, min, h, d (times)" },
+        { "max_standby_lag = '1MB, 2MB'", 2, "max_standby_lag", "gives more than one size" },
+        { "max_standby_lag = '1s, 2s'", 2, "max_standby_lag", "gives more than one time" },
+        { "max_standby_lag = '1MB,'", 2, "max_standby_lag", "must be a size (e.g. 16MB), a time (e.g. 10s), or both" },
+        { "max_standby_lag = -1", 2, "max_standby_lag", "must be a size" },
+        { "max_standby_lag = 9000000TB", 2, "max_standby_lag", "is too large" },
+        { "max_standby_lag = 99999999999d", 2, "max_standby_lag", "outside the valid range" },
     };
+
+    [Theory]
+    [InlineData("0", 0L, 0)]
+    [InlineData("1048576", 1048576L, 0)]
+    [InlineData("16MB", 16L << 20, 0)]
+    [InlineData("'8 kB'", 8192L, 0)]
+    [InlineData("1TB", 1L << 40, 0)]
+    [InlineData("10s", 0L, 10_000)]
+    [InlineData("'16MB, 500ms'", 16L << 20, 500)]
+    [InlineData("'2min,1GB'", 1L << 30, 120_000)]
+    public void Max_standby_lag_takes_a_size_a_time_or_both(string value, long bytes, int ms) =>
+        Assert.Equal(new StandbyLagLimit(bytes, TimeSpan.FromMilliseconds(ms)), Load($"max_standby_lag = {value}\n").MaxStandbyLag);
+
+    [Fact]
+    public void Max_standby_lag_is_off_by_default() => Assert.True(Load(string.Empty).MaxStandbyLag.IsOff);
 
     [Theory]
     [MemberData(nameof(Errors))]

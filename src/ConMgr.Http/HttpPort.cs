@@ -1,0 +1,112 @@
+// HttpPort.cs: an HTTP port on Kestrel (conmgr's http_port, the watchdog's watchdog.http_port): limits, GET/HEAD paths, /metrics.
+using System.Net;
+using System.Net.Sockets;
+using ConMgr.Hosting.Logging;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+
+namespace ConMgr.Http;
+
+/// <summary>
+/// Kestrel from the ASP.NET Core shared framework, on the process's <c>listen_addresses</c>.
+/// Paths answer GET and HEAD (HEAD: the same status and headers, no body); other methods get 405,
+/// unknown paths 404. <c>/metrics</c> is the Prometheus text format of the given meters, through
+/// OpenTelemetry's exporter (docs/http.md says why that one). No metric is collected unless the
+/// port is on: without a listener the instruments are no-ops.
+/// </summary>
+public sealed class HttpPort : IAsyncDisposable
+{
+    /// <summary>Connections served at once; more wait in the kernel's backlog. Load balancers and scrapers need a handful.</summary>
+    public const int MaxConnections = 256;
+
+    /// <summary>Every request header together; a health check sends a few hundred bytes.</summary>
+    public const int MaxRequestHeadersBytes = 16 * 1024;
+
+    /// <summary>A client that has not sent its whole header in this time is closed.</summary>
+    public static readonly TimeSpan RequestHeadersTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>An idle keep-alive connection is closed after this.</summary>
+    public static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(60);
+
+    private static readonly string[] Methods = [HttpMethods.Get, HttpMethods.Head];
+
+    private readonly WebApplication _app;
+    private readonly ServerLog _log;
+
+    /// <param name="service">The program's name and version, as Prometheus's <c>target_info</c> gives them.</param>
+    public HttpPort(IReadOnlyList<IPEndPoint> endpoints, ServerLog log, (string Name, string Version) service, params string[] meters)
+    {
+        ArgumentNullException.ThrowIfNull(endpoints);
+        Endpoints = endpoints;
+        _log = log;
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            foreach (var endpoint in endpoints)
+            {
+                kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
+            }
+
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
+            kestrel.Limits.MaxRequestBodySize = 0;
+            kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
+            kestrel.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
+            kestrel.Limits.KeepAliveTimeout = KeepAliveTimeout;
+        });
+        builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService(service.Name, serviceVersion: service.Version)).WithMetrics(metrics => metrics.AddMeter(meters).AddPrometheusExporter(prometheus =>
+        {
+            // Every scrape sees the values of that moment (the default caches answers for 300 ms).
+            prometheus.ScrapeResponseCacheDurationMilliseconds = 0;
+        }));
+        _app = builder.Build();
+        _app.MapPrometheusScrapingEndpoint("/metrics");
+    }
+
+    public IReadOnlyList<IPEndPoint> Endpoints { get; }
+
+    /// <summary>Answers GET and HEAD on <paramref name="path"/> with what <paramref name="answer"/> returns for the request.</summary>
+    public void Map(string path, Func<HttpRequest, HttpAnswer> answer) =>
+        _app.MapMethods(path, Methods, (HttpContext context) => WriteAsync(context, answer(context.Request)));
+
+    /// <summary>Binds every endpoint; an address in use is an <see cref="IOException"/>.</summary>
+    public async Task StartAsync()
+    {
+        await _app.StartAsync();
+        foreach (var endpoint in Endpoints)
+        {
+            _log.Log($"HTTP port: listening on {(endpoint.Address.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address \"{endpoint.Address}\", port {endpoint.Port}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _app.StopAsync(bound.Token);
+        }
+        finally
+        {
+            await _app.DisposeAsync();
+        }
+    }
+
+    /// <summary>The one place a response is written: never cached, no body for HEAD.</summary>
+    private static Task WriteAsync(HttpContext context, HttpAnswer answer)
+    {
+        var response = context.Response;
+        response.StatusCode = answer.Status;
+        response.ContentType = answer.ContentType;
+        response.ContentLength = answer.Body.Length;
+        response.Headers.CacheControl = "no-store";
+        return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : response.Body.WriteAsync(answer.Body).AsTask();
+    }
+}
