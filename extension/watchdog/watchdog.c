@@ -56,6 +56,7 @@ static int	watchdog_port = 27545;
 static int	watchdog_check_attr_interval = 1000;
 static int	watchdog_max_heartbeat_connections = -1;
 static int	watchdog_hello_timeout = 10000;
+static int	watchdog_http_port = 0;
 static char *watchdog_program = NULL;
 
 static volatile sig_atomic_t got_sigterm = false;
@@ -90,6 +91,10 @@ _PG_init(void)
 	DefineCustomIntVariable("watchdog.hello_timeout",
 							"Milliseconds a new heartbeat connection has to send its hello.",
 							NULL, &watchdog_hello_timeout, 10000, 1, INT_MAX,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("watchdog.http_port",
+							"Port of the watchdog's HTTP health endpoints, Patroni's paths (0: off).",
+							NULL, &watchdog_http_port, 0, 0, 65535,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.program",
 							   "Path of the cm_watchdog executable (searched in PATH when it has no slash).",

@@ -16,10 +16,13 @@ public sealed class ConMgrChannel : IDisposable
     private readonly NpgsqlConnection _connection;
     private readonly CancellationTokenSource _lost = new();
     private readonly Resolve.HostEntry _entry;
+    private readonly Action? _onLost;
     private int _closedByUs;
 
-    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly)
+    /// <param name="onLost">Runs when the loss is known, before <see cref="Lost"/> is cancelled: whoever sees the token cancelled sees what it did.</param>
+    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly, Action? onLost = null)
     {
+        _onLost = onLost;
         Socket = socket;
         OpenedEarly = openedEarly;
         _entry = conmgr;
@@ -96,6 +99,7 @@ public sealed class ConMgrChannel : IDisposable
         LostReason = reason;
         Diagnostics.ClientMetrics.RecordLost(_entry.Host, _entry.Port);
         NpgsqlConnectionBreaker.Break(_connection);
+        _onLost?.Invoke();
         await _lost.CancelAsync();
         Dispose();
     }

@@ -193,11 +193,10 @@ public sealed class ConMgrDataSource : DbDataSource
             return null;
         }
 
-        var channel = new ConMgrChannel(resolved.Socket, connection, _hosts[index], resolved.Number, openedEarly);
+        // A lost instance must not be opened early again: forgotten the moment conmgr reports it,
+        // before the channel's Lost token tells anyone.
+        var channel = new ConMgrChannel(resolved.Socket, connection, _hosts[index], resolved.Number, openedEarly, () => _forecast.Forget(index));
         Channels.AddOrUpdate(connection, channel);
-
-        // A lost instance must not be opened early again: forget it the moment conmgr reports it.
-        channel.Lost.Register(() => _forecast.Forget(index));
         return (connection, openedEarly);
     }
 

@@ -86,15 +86,7 @@ public static partial class ValueParsers
                 throw Invalid(entry, file, "must be a size (e.g. 16MB), a time (e.g. 10s), or both separated by a comma");
             }
 
-            long? sizeUnit = match.Groups[2].Value switch
-            {
-                "" or "B" => 1L,
-                "kB" => 1L << 10,
-                "MB" => 1L << 20,
-                "GB" => 1L << 30,
-                "TB" => 1L << 40,
-                _ => null,
-            };
+            var sizeUnit = SizeUnit(match.Groups[2].Value);
             long? timeUnitMs = match.Groups[2].Value switch
             {
                 "ms" => 1L,
@@ -132,6 +124,36 @@ public static partial class ValueParsers
 
         return limit;
     }
+
+    /// <summary>
+    /// A size as Patroni's <c>?lag=</c> and PostgreSQL's memory settings write it: an integer with
+    /// an optional unit B, kB, MB, GB or TB (1 kB = 1024 B); false when it does not parse or overflows.
+    /// </summary>
+    public static bool TryParseSize(string? text, out long bytes)
+    {
+        bytes = 0;
+        var match = TimeWithUnit().Match(text?.Trim() ?? string.Empty);
+        if (!match.Success
+            || !long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var amount)
+            || SizeUnit(match.Groups[2].Value) is not { } unit
+            || amount > long.MaxValue / unit)
+        {
+            return false;
+        }
+
+        bytes = amount * unit;
+        return true;
+    }
+
+    private static long? SizeUnit(string unit) => unit switch
+    {
+        "" or "B" => 1L,
+        "kB" => 1L << 10,
+        "MB" => 1L << 20,
+        "GB" => 1L << 30,
+        "TB" => 1L << 40,
+        _ => null,
+    };
 
     public static TEnum Enum<TEnum>(ConfigEntry entry, string file, IReadOnlyDictionary<string, TEnum> values)
     {

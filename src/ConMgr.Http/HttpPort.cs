@@ -34,7 +34,11 @@ public sealed class HttpPort : IAsyncDisposable
     /// <summary>An idle keep-alive connection is closed after this.</summary>
     public static readonly TimeSpan KeepAliveTimeout = TimeSpan.FromSeconds(60);
 
-    private static readonly string[] Methods = [HttpMethods.Get, HttpMethods.Head];
+    /// <summary>What every path answers.</summary>
+    public static readonly string[] GetAndHead = [HttpMethods.Get, HttpMethods.Head];
+
+    /// <summary>Patroni answers OPTIONS like HEAD, and its HAProxy examples check with <c>option httpchk OPTIONS /primary</c>.</summary>
+    public static readonly string[] GetHeadAndOptions = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Options];
 
     private readonly WebApplication _app;
     private readonly ServerLog _log;
@@ -72,9 +76,23 @@ public sealed class HttpPort : IAsyncDisposable
 
     public IReadOnlyList<IPEndPoint> Endpoints { get; }
 
-    /// <summary>Answers GET and HEAD on <paramref name="path"/> with what <paramref name="answer"/> returns for the request.</summary>
-    public void Map(string path, Func<HttpRequest, HttpAnswer> answer) =>
-        _app.MapMethods(path, Methods, (HttpContext context) => WriteAsync(context, answer(context.Request)));
+    /// <summary>Answers <paramref name="methods"/> (default GET and HEAD) on <paramref name="path"/> with what <paramref name="answer"/> returns for the request.</summary>
+    public void Map(string path, Func<HttpRequest, HttpAnswer> answer, string[]? methods = null) =>
+        _app.MapMethods(path, methods ?? GetAndHead, (HttpContext context) => WriteAsync(context, Answer(path, answer, context.Request)));
+
+    /// <summary>A path that throws is a bug: logged as one (ASP.NET Core's own logging is off), answered 500.</summary>
+    private HttpAnswer Answer(string path, Func<HttpRequest, HttpAnswer> answer, HttpRequest request)
+    {
+        try
+        {
+            return answer(request);
+        }
+        catch (Exception ex)
+        {
+            _log.Error($"BUG: HTTP port: answering {path}: {ex}");
+            return new HttpAnswer(StatusCodes.Status500InternalServerError, "text/plain; charset=utf-8", "internal error\n"u8.ToArray());
+        }
+    }
 
     /// <summary>Binds every endpoint; an address in use is an <see cref="IOException"/>.</summary>
     public async Task StartAsync()
@@ -99,14 +117,25 @@ public sealed class HttpPort : IAsyncDisposable
         }
     }
 
-    /// <summary>The one place a response is written: never cached, no body for HEAD.</summary>
+    /// <summary>The one place a response is written: never cached, no body for HEAD and OPTIONS.</summary>
     private static Task WriteAsync(HttpContext context, HttpAnswer answer)
     {
         var response = context.Response;
         response.StatusCode = answer.Status;
+        response.Headers.CacheControl = "no-store";
+
+        // Nothing served here loads anything from elsewhere (the status page's files are all on this port).
+        response.Headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'";
+        response.Headers.XContentTypeOptions = "nosniff";
+        if (HttpMethods.IsOptions(context.Request.Method))
+        {
+            // The status alone, as Patroni answers OPTIONS: an empty body says so.
+            response.ContentLength = 0;
+            return Task.CompletedTask;
+        }
+
         response.ContentType = answer.ContentType;
         response.ContentLength = answer.Body.Length;
-        response.Headers.CacheControl = "no-store";
         return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : response.Body.WriteAsync(answer.Body).AsTask();
     }
 }

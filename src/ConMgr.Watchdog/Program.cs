@@ -5,7 +5,10 @@ using ConMgr.Configuration;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Network;
 using ConMgr.Hosting.Posix;
+using ConMgr.Http;
 using ConMgr.Watchdog.Attributes;
+using ConMgr.Watchdog.Diagnostics;
+using ConMgr.Watchdog.Http;
 using ConMgr.Watchdog.Instance;
 using ConMgr.Watchdog.Peers;
 using ConMgr.Watchdog.Server;
@@ -30,6 +33,7 @@ public static class Program
 
         Options:
           -p, --port=PORT               listen port (default: the instance's watchdog.port, 27545)
+              --http-port=PORT          HTTP health port, Patroni's paths (default: watchdog.http_port; 0 = off)
               --log-min-messages=LEVEL  DEBUG, INFO, NOTICE, WARNING (default), ERROR, LOG, FATAL, PANIC
           -V, --version                 output version information, then exit
           -?, --help                    show this help, then exit
@@ -43,6 +47,7 @@ public static class Program
         string? dataDirectory = null;
         string? connectionString = null;
         int? port = null;
+        int? httpPort = null;
         var level = MessageLevel.Warning;
         for (var i = 0; i < args.Length; i++)
         {
@@ -60,6 +65,9 @@ public static class Program
                         break;
                     case "-p" or "--port":
                         port = int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and <= 65535 ? p : throw new ArgumentException("invalid port");
+                        break;
+                    case "--http-port":
+                        httpPort = int.TryParse(Next(), NumberStyles.None, CultureInfo.InvariantCulture, out var h) && h is >= 0 and <= 65535 ? h : throw new ArgumentException("invalid HTTP port");
                         break;
                     case "--log-min-messages":
                         level = Enum.TryParse<MessageLevel>(Next(), ignoreCase: true, out var l) ? l : throw new ArgumentException("invalid log level");
@@ -95,10 +103,10 @@ public static class Program
 
         var instance = dataDirectory is not null ? InstanceConnection.ForDataDirectory(dataDirectory) : InstanceConnection.ForConnectionString(connectionString!);
         using var log = new ServerLog(level, [new StderrSink()]);
-        return await RunAsync(instance, port, log, TimeProvider.System);
+        return await RunAsync(instance, port, httpPort, log, TimeProvider.System);
     }
 
-    private static async Task<int> RunAsync(InstanceConnection instance, int? port, ServerLog log, TimeProvider time)
+    private static async Task<int> RunAsync(InstanceConnection instance, int? port, int? httpPort, ServerLog log, TimeProvider time)
     {
         using var stop = new CancellationTokenSource();
         using var signals = new[] { PosixSignal.SIGTERM, PosixSignal.SIGINT, PosixSignal.SIGQUIT }
@@ -110,11 +118,12 @@ public static class Program
             .ToArray()
             .AsDisposable();
 
+        var systemd = new Hosting.Systemd.ServiceNotifier();
         await using var checker = new AttributeChecker(instance, log, time);
         WatchdogSettings settings;
         try
         {
-            settings = await checker.ReadSettingsAsync(port, stop.Token);
+            settings = await checker.ReadSettingsAsync(port, httpPort, stop.Token);
         }
         catch (OperationCanceledException)
         {
@@ -130,6 +139,7 @@ public static class Program
         await terminator.WarmUpAsync(stop.Token);
         await checker.RefreshAsync(stop.Token);
         var registry = new PeerRegistry(settings.MaxHeartbeatConnections);
+        WatchdogMetrics.Observe(() => registry.Snapshot().Count);
         using var statusFile = instance.DataDirectory is { } dir ? new StatusFile(dir, registry.Snapshot, time) : null;
         if (statusFile is not null)
         {
@@ -160,10 +170,14 @@ public static class Program
             return 1;
         }
 
+        await using var http = await StartHttpAsync(settings, checker, registry, log, time);
         using (listener)
         {
             listener.Start();
             log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections})");
+
+            // systemd (a standalone watchdog as a Type=notify unit): ready once it listens.
+            systemd.Ready($"serving heartbeats for {instance.Describe()} on port {settings.Port}");
             try
             {
                 await checker.RunAsync(settings.CheckAttrInterval, stop.Token);
@@ -176,11 +190,38 @@ public static class Program
         // A Goodbye tells conmgr the instance is gone: its clients are told at once. Without one
         // (the instance keeps running: the watchdog alone restarts) conmgr keeps the instance for
         // up to heartbeat_timeout while it reconnects, and no healthy session fails.
+        systemd.Stopping("shutting down");
         var instanceGoing = instance.IsStopping() ?? !checker.Current.Available;
         log.Log(instanceGoing ? "cm_watchdog shutting down with its instance" : "cm_watchdog shutting down; the instance keeps running, so conmgr peers are not told it is gone");
         await server.StopAsync(instanceGoing ? "instance shutting down" : null);
 
         return 0;
+    }
+
+    /// <summary>
+    /// watchdog.http_port, when set. A port that cannot be bound is a WARNING, not a failure: the
+    /// heartbeat is what conmgr's clients depend on, and it must not stop for a health port.
+    /// </summary>
+    private static async Task<HttpPort?> StartHttpAsync(WatchdogSettings settings, AttributeChecker checker, PeerRegistry registry, ServerLog log, TimeProvider time)
+    {
+        if (settings.HttpPort == 0)
+        {
+            return null;
+        }
+
+        var http = new HttpPort(ListenEndpoints.Resolve(settings.ListenAddresses, settings.HttpPort), log, ("cm_watchdog", Version), WatchdogMetrics.MeterName);
+        WatchdogHttpPaths.Map(http, () => new HealthSnapshot(checker.Current, checker.Details, checker.LastCheckAt, time.GetUtcNow(), settings.CheckAttrInterval, registry.Snapshot().Count));
+        try
+        {
+            await http.StartAsync();
+            return http;
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
+        {
+            log.Warning($"could not listen on watchdog.http_port {settings.HttpPort}: {ex.Message}; going on without the HTTP port");
+            await http.DisposeAsync();
+            return null;
+        }
     }
 
     private static DisposableArray AsDisposable(this PosixSignalRegistration[] registrations) => new(registrations);

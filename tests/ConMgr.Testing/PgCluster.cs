@@ -36,6 +36,9 @@ public sealed record PgClusterOptions
 
     /// <summary>Extra postgresql.conf lines for every instance.</summary>
     public IReadOnlyList<string> ExtraSettings { get; init; } = [];
+
+    /// <summary>Give each instance a watchdog.http_port (Patroni's health paths).</summary>
+    public bool WatchdogHttp { get; init; }
 }
 
 /// <summary>
@@ -105,7 +108,7 @@ public sealed class PgCluster : IAsyncDisposable
     public async Task<PgInstance> AddStandbyAsync()
     {
         var name = $"standby{_instances.Count}";
-        var instance = new PgInstance(name, Path.Combine(Directory, name), _options.Host, FreePort.Next(), RunAs, WatchdogPort());
+        var instance = new PgInstance(name, Path.Combine(Directory, name), _options.Host, FreePort.Next(), RunAs, WatchdogPort()) { WatchdogHttpPort = WatchdogHttpPort() };
         (await ProcessRunner.RunAsync(
             PgBinaries.Path("pg_basebackup"),
             ["-h", Primary.Host, "-p", Primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-D", instance.DataDirectory, "-R", "-X", "stream", "-c", "fast"],
@@ -181,6 +184,8 @@ public sealed class PgCluster : IAsyncDisposable
 
     private int WatchdogPort() => _options.Watchdog == WatchdogMode.None ? 0 : FreePort.Next();
 
+    private int WatchdogHttpPort() => _options.WatchdogHttp ? FreePort.Next() : 0;
+
     private static void DisposeAllLive()
     {
         PgCluster[] live;
@@ -211,7 +216,7 @@ public sealed class PgCluster : IAsyncDisposable
 
     private async Task InitPrimaryAsync()
     {
-        var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs, WatchdogPort());
+        var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs, WatchdogPort()) { WatchdogHttpPort = WatchdogHttpPort() };
         (await ProcessRunner.RunAsync(
             PgBinaries.Path("initdb"),
             ["-D", primary.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
@@ -247,6 +252,7 @@ public sealed class PgCluster : IAsyncDisposable
         {
             lines.Add($"watchdog.port = {instance.WatchdogPort}");
             lines.Add($"watchdog.check_attr_interval = {_options.CheckAttrIntervalMs}");
+            lines.Add($"watchdog.http_port = {instance.WatchdogHttpPort}");
         }
 
         if (_options.Watchdog == WatchdogMode.Launcher)

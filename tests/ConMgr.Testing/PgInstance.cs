@@ -35,6 +35,9 @@ public sealed class PgInstance
     /// <summary>watchdog.port of this instance; 0 when the cluster has no watchdogs.</summary>
     public int WatchdogPort { get; }
 
+    /// <summary>watchdog.http_port of this instance; 0 when off.</summary>
+    public int WatchdogHttpPort { get; init; }
+
     /// <summary>The cm_watchdog the test started (standalone mode), if any.</summary>
     public BackgroundProcess? StandaloneWatchdog { get; private set; }
 

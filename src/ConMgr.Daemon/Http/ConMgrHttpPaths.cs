@@ -25,6 +25,7 @@ public static class ConMgrHttpPaths
         port.Map("/group/read-write-info", _ => HttpAnswer.Json(200, json => Write(json, health.ReadWrite())));
         port.Map("/group/read-only-info", _ => HttpAnswer.Json(200, json => Write(json, health.ReadOnly())));
         port.Map("/status", _ => HttpAnswer.Json(200, JsonSerializer.SerializeToUtf8Bytes(status(), ControlJsonContext.Default.StatusReport)));
+        StatusPage.Map(port);
     }
 
     private static void Write(Utf8JsonWriter json, IReadOnlyList<RoutableInstance> instances)

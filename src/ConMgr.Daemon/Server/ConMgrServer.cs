@@ -48,6 +48,8 @@ public sealed class ConMgrServer : IDisposable
     private ControlServer? _control;
     private HttpPort? _http;
     private volatile string _state = "starting";
+    private readonly Hosting.Systemd.ServiceNotifier _systemd = new();
+    private int _readyNotified;
 
     /// <param name="heartbeatTimers">The heartbeat links' timers (default: <paramref name="time"/>); conmgr passes a <see cref="ConMgr.Heartbeat.DedicatedTimerThread"/>.</param>
     public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time, TimeProvider? heartbeatTimers = null)
@@ -127,6 +129,7 @@ public sealed class ConMgrServer : IDisposable
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
         _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured)");
+        NotifySystemd(_instances.Rows());
 
         var mode = await ShutdownAsync(await _shutdown.Task);
         if (mode != ShutdownMode.Immediate)
@@ -175,6 +178,7 @@ public sealed class ConMgrServer : IDisposable
             }
 
             _requested = mode;
+            _systemd.Stopping($"{mode.ToString().ToLowerInvariant()} shutdown");
             if (!_shutdown.TrySetResult(mode))
             {
                 _escalation.TrySetResult(mode);
@@ -243,6 +247,7 @@ public sealed class ConMgrServer : IDisposable
             {
                 var view = ClusterView.Of(rows);
                 guard.OnInstancesChanged(rows, view);
+                NotifySystemd(rows);
 
                 // At shutdown the links close one by one; that ends no split brain, so say nothing.
                 if (_state != "stopping")
@@ -257,7 +262,49 @@ public sealed class ConMgrServer : IDisposable
         }
     }
 
+    /// <summary>
+    /// systemd (Type=notify): READY=1 once conmgr listens and the primary's heartbeat is up, what
+    /// <c>cm_ctl start</c> waits for; until then, and after, a STATUS line on every change.
+    /// </summary>
+    private void NotifySystemd(IReadOnlyList<InstanceState> rows)
+    {
+        if (!_systemd.IsEnabled || _state != "ready")
+        {
+            return;
+        }
+
+        var view = ClusterView.Of(rows);
+        var up = rows.Count(r => r.Link == LinkState.Up);
+        var primary = view.Primaries.Count == 1 ? $"primary: instance {view.Primaries[0].Row.Settings.Number}" : view.Primaries.Count == 0 ? "no primary" : "split brain";
+        var status = $"{primary}; {up} of {rows.Count} instance(s) with heartbeat up";
+        if (view.Primaries.Count > 0 && Interlocked.Exchange(ref _readyNotified, 1) == 0)
+        {
+            _systemd.Ready(status);
+        }
+        else
+        {
+            _systemd.Status(status);
+        }
+    }
+
     private void Reload()
+    {
+        _systemd.Reloading();
+        try
+        {
+            ReloadConfiguration();
+        }
+        finally
+        {
+            // READY=1 ends the reload; before the first READY=1 it would end the start instead.
+            if (Volatile.Read(ref _readyNotified) != 0)
+            {
+                _systemd.Ready("configuration reloaded");
+            }
+        }
+    }
+
+    private void ReloadConfiguration()
     {
         _log.Log("received SIGHUP, reloading configuration file");
         ConfigLoadResult reloaded;

@@ -2,6 +2,7 @@
 using System.Net.Sockets;
 using ConMgr.Hosting.Logging;
 using ConMgr.Protocol.Heartbeat;
+using ConMgr.Watchdog.Diagnostics;
 using ConMgr.Watchdog.Instance;
 using Npgsql;
 
@@ -28,7 +29,12 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
                     when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
                     else coalesce((extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000000)::bigint, -1) end,
                current_setting('server_version_num')::int,
-               exists (select 1 from pg_settings where name = 'watchdog.read_only_session' and vartype = 'bool')
+               exists (select 1 from pg_settings where name = 'watchdog.read_only_session' and vartype = 'bool'),
+               pg_postmaster_start_time(),
+               coalesce(pg_last_wal_receive_lsn() - '0/0'::pg_lsn, -1)::bigint,
+               coalesce((select latest_end_lsn from pg_stat_wal_receiver) - '0/0'::pg_lsn, -1)::bigint,
+               (select status from pg_stat_wal_receiver),
+               pg_is_in_recovery() and pg_is_wal_replay_paused()
         """;
 
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog attribute checker");
@@ -43,8 +49,14 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
 
     public event Action<InstanceAttributes>? Changed;
 
+    /// <summary>What the last successful check read beyond the attributes (the HTTP health paths); <see cref="HealthDetails.None"/> while unavailable.</summary>
+    public HealthDetails Details { get; private set; } = HealthDetails.None;
+
+    /// <summary>When the last check ended, whatever it found: the watchdog's liveness.</summary>
+    public DateTimeOffset? LastCheckAt { get; private set; }
+
     /// <summary>The settings read on the checker's connection at start (waits for the instance).</summary>
-    public async Task<WatchdogSettings> ReadSettingsAsync(int? portOverride, CancellationToken cancellationToken)
+    public async Task<WatchdogSettings> ReadSettingsAsync(int? portOverride, int? httpPortOverride, CancellationToken cancellationToken)
     {
         var waited = false;
         while (true)
@@ -52,7 +64,7 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
             try
             {
                 var connection = await _connection.GetAsync(cancellationToken);
-                return await WatchdogSettings.ReadAsync(connection, portOverride);
+                return await WatchdogSettings.ReadAsync(connection, portOverride, httpPortOverride);
             }
             catch (Exception ex) when (IsInstanceError(ex))
             {
@@ -113,12 +125,32 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
     /// <summary>The instance's attributes now; Unavailable when it cannot be queried; null on a bug (nothing is known, nothing is pushed).</summary>
     private async Task<InstanceAttributes?> CheckAsync(CancellationToken cancellationToken)
     {
+        var started = time.GetTimestamp();
+        try
+        {
+            return await QueryAsync(cancellationToken);
+        }
+        finally
+        {
+            LastCheckAt = time.GetUtcNow();
+            WatchdogMetrics.RecordCheck(time.GetElapsedTime(started));
+        }
+    }
+
+    private async Task<InstanceAttributes?> QueryAsync(CancellationToken cancellationToken)
+    {
         try
         {
             var connection = await _connection.GetAsync(cancellationToken);
             await using var command = new NpgsqlCommand(Query, connection);
             await using var reader = await command.ExecuteReaderAsync(cancellationToken);
             await reader.ReadAsync(cancellationToken);
+            Details = new HealthDetails(
+                reader.IsDBNull(8) ? null : reader.GetFieldValue<DateTimeOffset>(8),
+                reader.GetInt64(9),
+                reader.GetInt64(10),
+                reader.IsDBNull(11) ? null : reader.GetString(11),
+                reader.GetBoolean(12));
             return new InstanceAttributes(
                 Available: true,
                 InRecovery: reader.GetBoolean(0),
@@ -138,6 +170,9 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
                 log.Log($"instance unavailable: {ex.Message}");
             }
 
+            WatchdogMetrics.RecordCheckFailure("unavailable");
+            Details = HealthDetails.None;
+
             await _connection.DropAsync();
             return InstanceAttributes.Unavailable;
         }
@@ -147,6 +182,7 @@ public sealed class AttributeChecker(InstanceConnection instance, ServerLog log,
             // client on a healthy server. Log it as the bug it is, keep the last attributes, and
             // start again from a fresh connection at the next check.
             log.Error($"BUG: attribute check failed: {ex}");
+            WatchdogMetrics.RecordCheckFailure("internal");
             await _connection.DropAsync();
             return null;
         }

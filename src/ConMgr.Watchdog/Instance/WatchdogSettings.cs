@@ -8,13 +8,14 @@ namespace ConMgr.Watchdog.Instance;
 /// The seed's postgresql.conf parameters (2.2.1) and ConMgr's addition. Read once at start:
 /// every one of them needs an instance restart, as the seed says.
 /// </summary>
-public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses)
+/// <param name="HttpPort">watchdog.http_port: Patroni's health paths and the watchdog's metrics (docs/http.md); 0 = off.</param>
+public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0)
 {
     public const int DefaultPort = 27545;
     public static readonly TimeSpan DefaultCheckAttrInterval = TimeSpan.FromMilliseconds(1000);
     public static readonly TimeSpan DefaultHelloTimeout = TimeSpan.FromMilliseconds(10000);
 
-    public static async Task<WatchdogSettings> ReadAsync(NpgsqlConnection connection, int? portOverride)
+    public static async Task<WatchdogSettings> ReadAsync(NpgsqlConnection connection, int? portOverride, int? httpPortOverride = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         await using var command = new NpgsqlCommand(
@@ -24,7 +25,8 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
                    current_setting('watchdog.max_heartbeat_connections', true),
                    current_setting('watchdog.hello_timeout', true),
                    current_setting('max_connections'),
-                   current_setting('listen_addresses')
+                   current_setting('listen_addresses'),
+                   current_setting('watchdog.http_port', true)
             """,
             connection);
         await using var reader = await command.ExecuteReaderAsync();
@@ -36,13 +38,15 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
         var maxConnections = Number(Text(4), "max_connections", 100, 1, int.MaxValue);
         var maxHeartbeat = Number(Text(2), "watchdog.max_heartbeat_connections", -1, -1, int.MaxValue);
         var hello = Number(Text(3), "watchdog.hello_timeout", (int)DefaultHelloTimeout.TotalMilliseconds, 1, int.MaxValue);
+        var http = httpPortOverride ?? Number(Text(6), "watchdog.http_port", 0, 0, 65535);
         var listen = (Text(5) ?? "localhost").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         return new WatchdogSettings(
             port,
             TimeSpan.FromMilliseconds(interval),
             maxHeartbeat < 0 ? maxConnections : maxHeartbeat,
             TimeSpan.FromMilliseconds(hello),
-            listen);
+            listen,
+            http);
     }
 
     private static int Number(string? text, string name, int fallback, int min, int max)

@@ -74,6 +74,7 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
                         },
                     };
                     var count = (long)(await command.ExecuteScalarAsync())!;
+                    Diagnostics.WatchdogMetrics.RecordTermination(count);
                     log.Log($"terminated {count} session(s) from {address}{(startedBefore is { } t ? $" begun before {t:yyyy-MM-dd HH:mm:ss.fff} UTC (the conmgr has reconnected since)" : string.Empty)}: {why}");
                     return count;
                 }
@@ -84,6 +85,7 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
                     if (attempt == 1)
                     {
                         log.Warning($"could not terminate sessions from {address}: {ex.Message}");
+                        Diagnostics.WatchdogMetrics.RecordTermination(-1);
                     }
                 }
             }
