@@ -14,7 +14,7 @@ namespace ConMgr.Bench;
 /// </summary>
 public static class DetectionBenchmark
 {
-    private const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
+    internal const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
     private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(5);
 
     public static async Task RunAsync(int cuts, TimeSpan interval, TimeSpan timeout, TimeSpan tcpWindow)
@@ -111,17 +111,17 @@ public static class DetectionBenchmark
         await link.RestoreAsync();
     }
 
-    private static BackgroundProcess StartPsql(PgCluster cluster, RunAs clientHost, string log, string options, params string[] settings)
+    internal static BackgroundProcess StartPsql(PgCluster cluster, RunAs clientHost, string log, string options, params string[] settings)
     {
         var conninfo = $"host={NetworkLink.ServerAddress} port={cluster.Primary.Port} user=postgres dbname=postgres{options}";
         var sql = string.Concat(settings.Select(s => s + "; ")) + "select pg_sleep(600)";
         return BackgroundProcess.Start("psql", ["-X", conninfo, "-c", sql], clientHost, log);
     }
 
-    private static Task<TimeSpan> WaitActiveAsync(PgCluster cluster) =>
+    internal static Task<TimeSpan> WaitActiveAsync(PgCluster cluster) =>
         Poll.UntilAsync(async () => await cluster.Primary.ScalarAsync<long>(ClientSessions + " and state = 'active' and query like '%pg_sleep%'") == 1, TimeSpan.FromSeconds(30), "the query in flight");
 
-    private static async Task<TimeSpan> Until(Func<Task<bool>> condition, Stopwatch watch) =>
+    internal static async Task<TimeSpan> Until(Func<Task<bool>> condition, Stopwatch watch) =>
         await UntilOrNull(condition, watch, TimeSpan.FromSeconds(60)) ?? throw new TimeoutException("not detected within 60 s");
 
     private static async Task<TimeSpan?> UntilOrNull(Func<Task<bool>> condition, Stopwatch watch, TimeSpan window)

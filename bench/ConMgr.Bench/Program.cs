@@ -1,4 +1,4 @@
-// Program.cs: cm_bench detection|scale|connect|failover|fuzz|memory|proxy|idle-proxy: the benchmarks whose results docs/benchmarks.md records.
+// Program.cs: cm_bench detection|scale|connect|failover|fuzz|memory|proxy|idle-proxy|http-load: the benchmarks whose results docs/benchmarks.md records.
 using System.Globalization;
 
 namespace ConMgr.Bench;
@@ -41,11 +41,16 @@ public static class Program
             case ["idle-proxy", ..]:
                 await IdleProxyBenchmark.RunAsync(Option(args, "--sessions", 10_000), Option(args, "--concurrency", 64));
                 return 0;
+            case ["http-load", ..]:
+                await HttpLoadBenchmark.RunAsync(Option(args, "--rounds", 6), Option(args, "--seconds", 15), Option(args, "--rate", 1000), Option(args, "--cuts", 20));
+                return 0;
+            case ["http-generate", ..]:
+                return await HttpLoad.GenerateAsync(Option(args, "--port", 0), Option(args, "--rate", 1000), Option(args, "--seconds", 60));
             case ["connect", ..]:
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64]");
+                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64]\n       cm_bench http-load [--rounds 6] [--seconds 15] [--rate 1000] [--cuts 20]");
                 return 1;
         }
     }

@@ -89,10 +89,10 @@ public static partial class ProxyBenchmark
         }
     }
 
-    private static Task<ProcessResult> PgBenchAsync(string host, int port, string[] args) =>
+    internal static Task<ProcessResult> PgBenchAsync(string host, int port, string[] args) =>
         ProcessRunner.RunAsync(PgBinaries.Path("pgbench"), ["-h", host, "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromMinutes(10));
 
-    private static double Parse(Regex pattern, string output) =>
+    internal static double Parse(Regex pattern, string output) =>
         pattern.Match(output) is { Success: true } m ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no match for {pattern} in:\n{output}");
 
     private static async Task<(BackgroundProcess Process, int Port)> StartHaproxyAsync(string directory, int serverPort)
@@ -118,7 +118,7 @@ public static partial class ProxyBenchmark
     }
 
     [GeneratedRegex(@"tps = ([0-9.]+) \((?:without initial connection time|including reconnection times)\)")]
-    private static partial Regex TpsLine();
+    internal static partial Regex TpsLine();
 
     [GeneratedRegex(@"latency average = ([0-9.]+) ms")]
     private static partial Regex LatencyLine();

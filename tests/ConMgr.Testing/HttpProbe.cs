@@ -30,6 +30,13 @@ public static class HttpProbe
             : new HttpResult(int.Parse(output[(split + 1)..], CultureInfo.InvariantCulture), output[..split]);
     }
 
+    /// <summary>The instance numbers a group path (<c>/group/read-write-info</c>, <c>/group/read-only-info</c>) lists.</summary>
+    public static async Task<int[]> GroupNumbersAsync(int port, string path)
+    {
+        using var json = System.Text.Json.JsonDocument.Parse((await GetAsync(port, path)).Body);
+        return [.. json.RootElement.EnumerateArray().Select(e => e.GetProperty("number").GetInt32())];
+    }
+
     /// <summary>True when the answer is the second seed's boolean: 200 "true" or 503 "false" (and which).</summary>
     public static bool IsUp(HttpResult result)
     {

@@ -1,6 +1,5 @@
 // HealthFlipTests.cs: the health and group paths follow a stopped standby, a stopped primary, a promotion and a cut link within the bounds.
 using System.Diagnostics;
-using System.Text.Json;
 using ConMgr.IntegrationTests.Proxy;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
@@ -23,22 +22,22 @@ public sealed class HealthFlipTests
         var (t, _, _) = await ProxyCluster.StartAsync(2, $"http_port = {http}\n");
         await using var __ = t;
         var (primary, first, second) = (t.Cluster.Primary, t.Cluster.Standbys[0], t.Cluster.Standbys[1]);
-        Assert.Equal(new[] { 1, 2 }, await NumbersAsync(http, "/group/read-only-info"));
+        Assert.Equal(new[] { 1, 2 }, await HttpProbe.GroupNumbersAsync(http, "/group/read-only-info"));
 
         // A stopped standby leaves the read-only group; the port stays ready with the other.
-        await AssertWithinAsync(() => second.StopAsync("immediate"), RoleBound, async () => (await NumbersAsync(http, "/group/read-only-info")).SequenceEqual([1]), "standby 2 out of the read-only group");
+        await AssertWithinAsync(() => second.StopAsync("immediate"), RoleBound, async () => (await HttpProbe.GroupNumbersAsync(http, "/group/read-only-info")).SequenceEqual([1]), "standby 2 out of the read-only group");
         Assert.True(HttpProbe.IsUp(await HttpProbe.GetAsync(http, "/connection/is-ready-ro")));
 
         // A stopped primary: nothing can take writes.
         await AssertWithinAsync(() => primary.StopAsync("immediate"), RoleBound, async () => !await UpAsync(http, "/connection/is-ready-rw"), "is-ready-rw to answer 503");
-        Assert.Empty(await NumbersAsync(http, "/group/read-write-info"));
+        Assert.Empty(await HttpProbe.GroupNumbersAsync(http, "/group/read-write-info"));
         Assert.True(HttpProbe.IsUp(await HttpProbe.GetAsync(http, "/connection/is-ready")), "the read-only port can still route, so conmgr is ready");
 
         // The promotion: writes go to standby 1. No standby is left, so the read-only port's
         // fallback (read_only_fallback = primary) is the new primary, kept read-only.
         await AssertWithinAsync(first.PromoteAsync, RoleBound, () => UpAsync(http, "/connection/is-ready-rw"), "is-ready-rw to answer 200 after the promotion");
-        Assert.Equal(new[] { 1 }, await NumbersAsync(http, "/group/read-write-info"));
-        Assert.Equal(new[] { 1 }, await NumbersAsync(http, "/group/read-only-info"));
+        Assert.Equal(new[] { 1 }, await HttpProbe.GroupNumbersAsync(http, "/group/read-write-info"));
+        Assert.Equal(new[] { 1 }, await HttpProbe.GroupNumbersAsync(http, "/group/read-only-info"));
         Assert.True(await UpAsync(http, "/connection/is-ready-ro"));
     }
 
@@ -84,10 +83,4 @@ public sealed class HealthFlipTests
     }
 
     private static async Task<bool> UpAsync(int http, string path) => HttpProbe.IsUp(await HttpProbe.GetAsync(http, path));
-
-    private static async Task<int[]> NumbersAsync(int http, string path)
-    {
-        using var json = JsonDocument.Parse((await HttpProbe.GetAsync(http, path)).Body);
-        return [.. json.RootElement.EnumerateArray().Select(e => e.GetProperty("number").GetInt32())];
-    }
 }

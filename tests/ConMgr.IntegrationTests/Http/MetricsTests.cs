@@ -1,5 +1,4 @@
 // MetricsTests.cs: /metrics parsed by Prometheus's reference parser (python3-prometheus-client) matches the cluster: names, types, labels, values.
-using System.Text.Json;
 using ConMgr.IntegrationTests.Proxy;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
@@ -9,8 +8,6 @@ namespace ConMgr.IntegrationTests.Http;
 
 public sealed class MetricsTests
 {
-    private static readonly string Parser = Path.Combine(RepoPaths.Root, "tests", "http", "parse-metrics.py");
-
     [Fact]
     public async Task Metrics_parsed_by_a_prometheus_parser_match_the_clusters_state_before_and_after_a_lost_instance()
     {
@@ -32,7 +29,7 @@ public sealed class MetricsTests
             await Poll.UntilAsync(() => t.Node.Log.Contains("too many connections", StringComparison.Ordinal), TransparentCluster.Deadline, "the refusal");
         }
 
-        var before = await ScrapeAsync(http, t.Node.Directory);
+        var before = await PrometheusScrape.GetAsync(http, t.Node.Directory);
         Assert.Equal(("gauge", 1), (before.Type("conmgr_instance_heartbeat_state"), before.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "0"), ("conmgr_state", "up"))));
         Assert.Equal(0, before.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "1"), ("conmgr_state", "down")));
         Assert.Equal(1, before.Value("conmgr_instance_role", ("conmgr_instance", "0"), ("conmgr_role", "primary")));
@@ -62,8 +59,8 @@ public sealed class MetricsTests
         try
         {
             await t.Node.WaitInstanceAsync(1, s => s.Heartbeat == "down", TransparentCluster.Deadline, "the standby's loss");
-            await Poll.UntilAsync(async () => (await ScrapeAsync(http, t.Node.Directory)).Value("conmgr_sessions", ("conmgr_instance", "1"), ("conmgr_port", "read-only")) == 0, TransparentCluster.Deadline, "the standby's session to be closed");
-            var after = await ScrapeAsync(http, t.Node.Directory);
+            await Poll.UntilAsync(async () => (await PrometheusScrape.GetAsync(http, t.Node.Directory)).Value("conmgr_sessions", ("conmgr_instance", "1"), ("conmgr_port", "read-only")) == 0, TransparentCluster.Deadline, "the standby's session to be closed");
+            var after = await PrometheusScrape.GetAsync(http, t.Node.Directory);
             Assert.Equal(1, after.Value("conmgr_heartbeat_losses_total", ("conmgr_instance", "1")));
             Assert.Equal(0, after.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "1"), ("conmgr_state", "up"))); // down, or connecting again
             Assert.Equal(1, after.Value("conmgr_instance_role", ("conmgr_instance", "1"), ("conmgr_role", "unknown")));
@@ -86,40 +83,5 @@ public sealed class MetricsTests
         // Npgsql reports the server's 57014 as an OperationCanceledException wrapping it.
         var error = await Assert.ThrowsAsync<OperationCanceledException>(() => sleeping);
         Assert.Equal("57014", Assert.IsType<PostgresException>(error.InnerException).SqlState);
-    }
-
-    private static async Task<Scrape> ScrapeAsync(int http, string directory)
-    {
-        var answer = await HttpProbe.GetAsync(http, "/metrics");
-        Assert.Equal(200, answer.Status);
-        var file = Path.Combine(directory, "metrics.txt");
-        await File.WriteAllTextAsync(file, answer.Body);
-        var parsed = await ProcessRunner.RunAsync(Parser, [file], RunAs.Self, TimeSpan.FromSeconds(30));
-        Assert.True(parsed.ExitCode == 0, parsed.Output);
-        return new Scrape(JsonDocument.Parse(parsed.StandardOutput));
-    }
-
-    private sealed record Sample(string Name, IReadOnlyDictionary<string, string> Labels, double Value);
-
-    /// <summary>The parser's families: type by family name, samples by sample name and labels.</summary>
-    private sealed class Scrape(JsonDocument json)
-    {
-        public string? Type(string family) => json.RootElement.EnumerateArray().Where(f => f.GetProperty("name").GetString() == family).Select(f => f.GetProperty("type").GetString()).SingleOrDefault();
-
-        public IReadOnlyList<Sample> Samples(string name, params (string Name, string Value)[] labels) =>
-        [
-            .. json.RootElement.EnumerateArray()
-                .SelectMany(f => f.GetProperty("samples").EnumerateArray())
-                .Select(s => new Sample(s.GetProperty("name").GetString()!, s.GetProperty("labels").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!), s.GetProperty("value").GetDouble()))
-                .Where(s => s.Name == name && labels.All(l => s.Labels.TryGetValue(l.Name, out var v) && v == l.Value)),
-        ];
-
-        /// <summary>The one sample with these labels; fails when there is none or more than one.</summary>
-        public double Value(string name, params (string Name, string Value)[] labels)
-        {
-            var matching = Samples(name, labels);
-            Assert.True(matching.Count == 1, $"{matching.Count} samples of {name} with {string.Join(",", labels)}");
-            return matching[0].Value;
-        }
     }
 }

@@ -1,5 +1,4 @@
 // StandbyLagTests.cs: a standby held back beyond max_standby_lag gets no read-only sessions until it catches up; its sessions are kept meanwhile.
-using System.Text.Json;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
 
@@ -31,7 +30,7 @@ public sealed class StandbyLagTests
             Assert.Equal("on", await ProxyCluster.ScalarAsync<string>(fallback, "show transaction_read_only"));
         }
 
-        Assert.Equal(new[] { 0 }, await NumbersAsync(http, "/group/read-only-info"));
+        Assert.Equal(new[] { 0 }, await HttpProbe.GroupNumbersAsync(http, "/group/read-only-info"));
 
         // The session already on the standby is not ended by lag.
         Assert.Equal(1, await ProxyCluster.ScalarAsync<int>(kept, "select 1"));
@@ -40,14 +39,8 @@ public sealed class StandbyLagTests
         await t.Node.WaitInstanceAsync(1, s => s.Excluded is null && s.LagBytes < 1 << 20, TransparentCluster.Deadline, "the standby to catch up");
         await using var back = await ProxyCluster.OpenAsync(ro);
         Assert.Equal(standby.Port, await ServerPortAsync(back));
-        Assert.Equal(new[] { 1 }, await NumbersAsync(http, "/group/read-only-info"));
+        Assert.Equal(new[] { 1 }, await HttpProbe.GroupNumbersAsync(http, "/group/read-only-info"));
     }
 
     private static Task<int> ServerPortAsync(Npgsql.NpgsqlConnection connection) => ProxyCluster.ScalarAsync<int>(connection, "select inet_server_port()");
-
-    private static async Task<int[]> NumbersAsync(int http, string path)
-    {
-        using var json = JsonDocument.Parse((await HttpProbe.GetAsync(http, path)).Body);
-        return [.. json.RootElement.EnumerateArray().Select(e => e.GetProperty("number").GetInt32())];
-    }
 }
