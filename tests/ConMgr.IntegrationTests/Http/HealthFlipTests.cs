@@ -1,5 +1,6 @@
 // HealthFlipTests.cs: the health and group paths follow a stopped standby, a stopped primary, a promotion and a cut link within the bounds.
 using System.Diagnostics;
+using System.Text.Json;
 using ConMgr.IntegrationTests.Proxy;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
@@ -63,6 +64,9 @@ public sealed class HealthFlipTests
         // The standby's host goes silent; with read_only_fallback = none nothing can take read-only sessions.
         await AssertWithinAsync(() => link.CutPortsAsync(cluster.Standbys[0].Port, cluster.Standbys[0].WatchdogPort), LossBound, async () => !await Up("/connection/is-ready-ro"), "is-ready-ro to answer 503");
         Assert.True(await Up("/connection/is-ready-rw"));
+        Assert.Equal("[]", (await HttpProbe.CurlAsync(clientHost, http, "/group/read-only-info")).Body);
+        var status = JsonSerializer.Deserialize((await HttpProbe.CurlAsync(clientHost, http, "/status")).Body, Hosting.Control.ControlJsonContext.Default.StatusReport)!;
+        Assert.Equal(("up", "unknown"), (status.Instances[0].Heartbeat, status.Instances[1].Role));
 
         await link.RestoreAsync();
         await Poll.UntilAsync(() => Up("/connection/is-ready-ro"), TransparentCluster.Deadline, "the standby back in the read-only group");
@@ -71,6 +75,7 @@ public sealed class HealthFlipTests
         await AssertWithinAsync(() => link.CutPortsAsync(cluster.Primary.Port, cluster.Primary.WatchdogPort), LossBound, async () => !await Up("/connection/is-ready-rw"), "is-ready-rw to answer 503");
         Assert.True(await Up("/connection/is-ready"));
         Assert.True(await Up("/connection/is-live"));
+        Assert.Equal("[]", (await HttpProbe.CurlAsync(clientHost, http, "/group/read-write-info")).Body);
     }
 
     /// <summary>Runs <paramref name="change"/>, then polls <paramref name="flipped"/>; fails when it took longer than <paramref name="bound"/> after the change returned.</summary>
