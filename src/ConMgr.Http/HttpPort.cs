@@ -3,19 +3,24 @@ using System.Net;
 using System.Net.Sockets;
 using ConMgr.Hosting.Logging;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 
 namespace ConMgr.Http;
 
 /// <summary>
-/// Kestrel from the ASP.NET Core shared framework, on the process's <c>listen_addresses</c>.
-/// Paths answer GET and HEAD (HEAD: the same status and headers, no body); other methods get 405,
+/// Kestrel from the ASP.NET Core shared framework, driven directly (no WebApplication host), on
+/// the process's <c>listen_addresses</c>. Paths are mapped before <see cref="StartAsync"/> and
+/// only read after it. Paths answer GET and HEAD (HEAD: the same status and headers, no body); other methods get 405,
 /// unknown paths 404. <c>/metrics</c> is the Prometheus text format of the given meters, through
 /// OpenTelemetry's exporter (docs/http.md says why that one). No metric is collected unless the
 /// port is on: without a listener the instruments are no-ops.
@@ -40,45 +45,96 @@ public sealed class HttpPort : IAsyncDisposable
     /// <summary>Patroni answers OPTIONS like HEAD, and its HAProxy examples check with <c>option httpchk OPTIONS /primary</c>.</summary>
     public static readonly string[] GetHeadAndOptions = [HttpMethods.Get, HttpMethods.Head, HttpMethods.Options];
 
-    private readonly WebApplication _app;
+    private readonly ServiceProvider _services;
+    private readonly KestrelServer _server;
+    private readonly RequestDelegate _pipeline;
+    private readonly Dictionary<string, (string[] Methods, Func<HttpRequest, HttpAnswer> Answer)> _paths = new(StringComparer.Ordinal);
     private readonly ServerLog _log;
 
-    /// <param name="service">The program's name and version, as Prometheus's <c>target_info</c> gives them.</param>
     public HttpPort(IReadOnlyList<IPEndPoint> endpoints, ServerLog log, (string Name, string Version) service, params string[] meters)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         Endpoints = endpoints;
         _log = log;
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(kestrel =>
-        {
-            foreach (var endpoint in endpoints)
-            {
-                kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
-            }
 
-            kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxConcurrentConnections = MaxConnections;
-            kestrel.Limits.MaxRequestBodySize = 0;
-            kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
-            kestrel.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
-            kestrel.Limits.KeepAliveTimeout = KeepAliveTimeout;
-        });
-        builder.Services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService(service.Name, serviceVersion: service.Version)).WithMetrics(metrics => metrics.AddMeter(meters).AddPrometheusExporter(prometheus =>
+        // Kestrel and one middleware, without the WebApplication host and routing: a dictionary
+        // of paths is all the routing these ports need, and every type linked in costs memory in a
+        // Native AOT binary even when the port is off (docs/http.md, "Memory").
+        var services = new ServiceCollection();
+        services.AddSingleton<ILoggerFactory>(NullLoggerFactory.Instance);
+        services.AddOpenTelemetry().ConfigureResource(resource => resource.AddService(service.Name, serviceVersion: service.Version)).WithMetrics(metrics => metrics.AddMeter(meters).AddPrometheusExporter(prometheus =>
         {
             // Every scrape sees the values of that moment (the default caches answers for 300 ms).
             prometheus.ScrapeResponseCacheDurationMilliseconds = 0;
         }));
-        _app = builder.Build();
-        _app.MapPrometheusScrapingEndpoint("/metrics");
+        _services = services.BuildServiceProvider();
+        var application = new ApplicationBuilder(_services);
+        application.UseOpenTelemetryPrometheusScrapingEndpoint(_services.GetRequiredService<MeterProvider>(), predicate: null, path: "/metrics", configureBranchedPipeline: null, optionsName: null);
+        application.Run(DispatchAsync);
+        _pipeline = application.Build();
+
+        var kestrel = new KestrelServerOptions { ApplicationServices = _services, AddServerHeader = false };
+        foreach (var endpoint in endpoints)
+        {
+            kestrel.Listen(endpoint, listen => listen.Protocols = HttpProtocols.Http1);
+        }
+
+        kestrel.Limits.MaxConcurrentConnections = MaxConnections;
+        kestrel.Limits.MaxRequestBodySize = 0;
+        kestrel.Limits.MaxRequestHeadersTotalSize = MaxRequestHeadersBytes;
+        kestrel.Limits.RequestHeadersTimeout = RequestHeadersTimeout;
+        kestrel.Limits.KeepAliveTimeout = KeepAliveTimeout;
+        _server = new KestrelServer(Options.Create(kestrel), new SocketTransportFactory(Options.Create(new SocketTransportOptions()), NullLoggerFactory.Instance), NullLoggerFactory.Instance);
     }
 
     public IReadOnlyList<IPEndPoint> Endpoints { get; }
 
     /// <summary>Answers <paramref name="methods"/> (default GET and HEAD) on <paramref name="path"/> with what <paramref name="answer"/> returns for the request.</summary>
-    public void Map(string path, Func<HttpRequest, HttpAnswer> answer, string[]? methods = null) =>
-        _app.MapMethods(path, methods ?? GetAndHead, (HttpContext context) => WriteAsync(context, Answer(path, answer, context.Request)));
+    public void Map(string path, Func<HttpRequest, HttpAnswer> answer, string[]? methods = null) => _paths[path] = (methods ?? GetAndHead, answer);
+
+    /// <summary>Binds every endpoint; an address in use is an <see cref="IOException"/>.</summary>
+    public async Task StartAsync()
+    {
+        await _server.StartAsync(new Application(_pipeline), CancellationToken.None);
+        foreach (var endpoint in Endpoints)
+        {
+            _log.Log($"HTTP port: listening on {(endpoint.Address.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address \"{endpoint.Address}\", port {endpoint.Port}");
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _server.StopAsync(bound.Token);
+        }
+        finally
+        {
+            _server.Dispose();
+            await _services.DisposeAsync();
+        }
+    }
+
+    /// <summary>404 for an unknown path, 405 (with Allow) for a method the path does not answer.</summary>
+    private Task DispatchAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value ?? "/";
+        if (!_paths.TryGetValue(path, out var mapped))
+        {
+            context.Response.StatusCode = StatusCodes.Status404NotFound;
+            return Task.CompletedTask;
+        }
+
+        if (!mapped.Methods.Contains(context.Request.Method, StringComparer.OrdinalIgnoreCase))
+        {
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            context.Response.Headers.Allow = string.Join(", ", mapped.Methods);
+            return Task.CompletedTask;
+        }
+
+        return WriteAsync(context, Answer(path, mapped.Answer, context.Request));
+    }
 
     /// <summary>A path that throws is a bug: logged as one (ASP.NET Core's own logging is off), answered 500.</summary>
     private HttpAnswer Answer(string path, Func<HttpRequest, HttpAnswer> answer, HttpRequest request)
@@ -91,29 +147,6 @@ public sealed class HttpPort : IAsyncDisposable
         {
             _log.Error($"BUG: HTTP port: answering {path}: {ex}");
             return new HttpAnswer(StatusCodes.Status500InternalServerError, "text/plain; charset=utf-8", "internal error\n"u8.ToArray());
-        }
-    }
-
-    /// <summary>Binds every endpoint; an address in use is an <see cref="IOException"/>.</summary>
-    public async Task StartAsync()
-    {
-        await _app.StartAsync();
-        foreach (var endpoint in Endpoints)
-        {
-            _log.Log($"HTTP port: listening on {(endpoint.Address.AddressFamily == AddressFamily.InterNetworkV6 ? "IPv6" : "IPv4")} address \"{endpoint.Address}\", port {endpoint.Port}");
-        }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        try
-        {
-            await _app.StopAsync(bound.Token);
-        }
-        finally
-        {
-            await _app.DisposeAsync();
         }
     }
 
@@ -137,5 +170,17 @@ public sealed class HttpPort : IAsyncDisposable
         response.ContentType = answer.ContentType;
         response.ContentLength = answer.Body.Length;
         return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : response.Body.WriteAsync(answer.Body).AsTask();
+    }
+
+    /// <summary>Kestrel's view of the pipeline: one <see cref="DefaultHttpContext"/> per request.</summary>
+    private sealed class Application(RequestDelegate pipeline) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => pipeline(context);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
     }
 }
