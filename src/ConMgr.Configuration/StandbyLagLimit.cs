@@ -15,10 +15,4 @@ public readonly record struct StandbyLagLimit(long Bytes, TimeSpan Time)
     /// <summary>True when a standby <paramref name="lagBytes"/> behind the primary, or <paramref name="replayLag"/> behind in replay, is beyond the limit; an unknown lag (null) is never beyond.</summary>
     public bool Exceeded(long? lagBytes, TimeSpan? replayLag) =>
         (Bytes > 0 && lagBytes > Bytes) || (Time > TimeSpan.Zero && replayLag > Time);
-
-    public override string ToString() => IsOff ? "0" : string.Join(", ", new[]
-    {
-        Bytes > 0 ? $"{Bytes} bytes" : null,
-        Time > TimeSpan.Zero ? $"{Time.TotalMilliseconds} ms" : null,
-    }.Where(p => p is not null));
 }

@@ -65,6 +65,33 @@ public sealed class ApplicationRegistry(int maxConnections)
 
     public IReadOnlyList<ApplicationConnection> Snapshot() => [.. _connections.Values.OrderBy(c => c.Id)];
 
+    /// <summary>
+    /// Connections sent to each instance (by index in the instance table), per port: what
+    /// <c>/status</c>, <c>cm_ctl status</c> and the <c>conmgr.sessions</c> gauge show. Instances with
+    /// none are absent.
+    /// </summary>
+    public IReadOnlyDictionary<int, Hosting.Control.SessionCounts> SessionCounts()
+    {
+        var counts = new Dictionary<int, (int Resolve, int ReadWrite, int ReadOnly)>();
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.InstanceIndex < 0)
+            {
+                continue;
+            }
+
+            var (resolve, readWrite, readOnly) = counts.GetValueOrDefault(connection.InstanceIndex);
+            counts[connection.InstanceIndex] = connection.Port switch
+            {
+                null => (resolve + 1, readWrite, readOnly),
+                "read-write" => (resolve, readWrite + 1, readOnly),
+                _ => (resolve, readWrite, readOnly + 1),
+            };
+        }
+
+        return counts.ToDictionary(c => c.Key, c => new Hosting.Control.SessionCounts(c.Value.Resolve, c.Value.ReadWrite, c.Value.ReadOnly));
+    }
+
     /// <summary>Application connections currently sent to instance <paramref name="index"/> (the router's load measure).</summary>
     public int Outstanding(int index)
     {

@@ -1,8 +1,7 @@
 // ConMgrMetrics.cs: conmgr's instruments (System.Diagnostics.Metrics), exported on http_port's /metrics.
-using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Instances;
+using ConMgr.Hosting.Control;
 
 namespace ConMgr.Daemon.Diagnostics;
 
@@ -40,7 +39,7 @@ public static class ConMgrMetrics
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>("conmgr.connections.refused", "{connection}", "Connections closed at accept, by reason");
 
     private static Func<IReadOnlyList<InstanceState>>? _rows;
-    private static Func<IReadOnlyList<ApplicationConnection>>? _applications;
+    private static Func<IReadOnlyDictionary<int, SessionCounts>>? _sessions;
 
     static ConMgrMetrics()
     {
@@ -53,10 +52,10 @@ public static class ConMgrMetrics
     }
 
     /// <summary>Where the gauges read from: called once by the server.</summary>
-    public static void Observe(Func<IReadOnlyList<InstanceState>> rows, Func<IReadOnlyList<ApplicationConnection>> applications)
+    public static void Observe(Func<IReadOnlyList<InstanceState>> rows, Func<IReadOnlyDictionary<int, SessionCounts>> sessions)
     {
         _rows = rows;
-        _applications = applications;
+        _sessions = sessions;
     }
 
     public static void RecordRtt(int instance, TimeSpan rtt) => Rtt.Record(rtt.TotalSeconds, Instance(instance));
@@ -114,33 +113,39 @@ public static class ConMgrMetrics
     {
         var rows = Rows();
         var view = ClusterView.Of(rows);
-        return rows.Where(r => r.Routable && view.LagBytesOf(r) is not null).Select(r => new Measurement<long>(view.LagBytesOf(r)!.Value, Instance(r.Settings.Number)));
+        foreach (var row in rows)
+        {
+            if (row.Routable && view.LagBytesOf(row) is { } lag)
+            {
+                yield return new(lag, Instance(row.Settings.Number));
+            }
+        }
     }
 
-    private static IEnumerable<Measurement<double>> ObserveReplayLag() =>
-        Rows().Where(r => r.Routable && ClusterView.ReplayLag(r) is not null).Select(r => new Measurement<double>(ClusterView.ReplayLag(r)!.Value.TotalSeconds, Instance(r.Settings.Number)));
+    private static IEnumerable<Measurement<double>> ObserveReplayLag()
+    {
+        foreach (var row in Rows())
+        {
+            if (row.Routable && ClusterView.ReplayLag(row) is { } lag)
+            {
+                yield return new(lag.TotalSeconds, Instance(row.Settings.Number));
+            }
+        }
+    }
 
     private static IEnumerable<Measurement<int>> ObserveSessions()
     {
         var rows = Rows();
-        var counts = new Dictionary<(string Port, int Index), int>();
-        foreach (var connection in _applications?.Invoke() ?? [])
-        {
-            if (connection.InstanceIndex >= 0)
-            {
-                var key = (connection.Port ?? "resolve", connection.InstanceIndex);
-                counts[key] = counts.GetValueOrDefault(key) + 1;
-            }
-        }
+        var counts = _sessions?.Invoke() ?? new Dictionary<int, SessionCounts>();
 
         // Every port of every instance, zeros included, so a session count that drops to 0 is seen as 0.
         for (var i = 0; i < rows.Count; i++)
         {
-            foreach (var port in (string[])["resolve", "read-write", "read-only"])
-            {
-                var tags = new TagList { Instance(rows[i].Settings.Number), new("conmgr.port", port) };
-                yield return new(counts.GetValueOrDefault((port, i)), tags);
-            }
+            var c = counts.GetValueOrDefault(i);
+            var number = rows[i].Settings.Number;
+            yield return new(c?.Resolve ?? 0, Instance(number), new("conmgr.port", "resolve"));
+            yield return new(c?.ReadWrite ?? 0, Instance(number), new("conmgr.port", "read-write"));
+            yield return new(c?.ReadOnly ?? 0, Instance(number), new("conmgr.port", "read-only"));
         }
     }
 }

@@ -97,8 +97,6 @@ public sealed record ClusterView(
     private static long? LagBytes(InstanceState row, long? primaryLsn) =>
         row.Attributes.InRecovery && primaryLsn is >= 0 and var lsn && row.Attributes.Lsn >= 0 ? Math.Max(0, lsn - row.Attributes.Lsn) : null;
 
-    public bool IsLagging(int index) => Lagging.Any(l => l.Index == index);
-
     public bool IsStale(int index) => Stale.Any(s => s.Index == index);
 
     public bool IsEligible(int index) => Eligible.Any(e => e.Index == index);

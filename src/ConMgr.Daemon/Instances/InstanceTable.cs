@@ -148,7 +148,7 @@ public sealed class InstanceTable
             row.LastRtt?.TotalMilliseconds,
             row.Since,
             known ? row.Attributes.Timeline : null,
-            row.Link is LinkState.Up or LinkState.Interrupted && row.Attributes.ReplayLagUs >= 0 ? row.Attributes.ReplayLagUs / 1000.0 : null,
+            row.Link is LinkState.Up or LinkState.Interrupted ? ClusterView.ReplayLag(row)?.TotalMilliseconds : null,
             row.LastError,
             known ? row.Attributes.SystemIdentifier.ToString(System.Globalization.CultureInfo.InvariantCulture) : null,
             view.ExclusionOf(index),

@@ -51,6 +51,8 @@ public sealed class ConMgrServer : IDisposable
     private readonly Hosting.Systemd.ServiceNotifier _systemd = new();
     private int _readyNotified;
 
+    private static readonly SessionCounts NoSessions = new(0, 0, 0);
+
     /// <param name="heartbeatTimers">The heartbeat links' timers (default: <paramref name="time"/>); conmgr passes a <see cref="ConMgr.Heartbeat.DedicatedTimerThread"/>.</param>
     public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time, TimeProvider? heartbeatTimers = null)
     {
@@ -74,7 +76,7 @@ public sealed class ConMgrServer : IDisposable
     {
         try
         {
-            ConMgrMetrics.Observe(_instances.Rows, _applications.Snapshot);
+            ConMgrMetrics.Observe(_instances.Rows, _applications.SessionCounts);
             var router = new Router(_applications.Outstanding, _settings.MaxStandbyLag, _settings.ReadOnlyFallback);
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
@@ -129,7 +131,8 @@ public sealed class ConMgrServer : IDisposable
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
         _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured)");
-        NotifySystemd(_instances.Rows());
+        var rows = _instances.Rows();
+        NotifySystemd(rows, ClusterView.Of(rows));
 
         var mode = await ShutdownAsync(await _shutdown.Task);
         if (mode != ShutdownMode.Immediate)
@@ -247,7 +250,7 @@ public sealed class ConMgrServer : IDisposable
             {
                 var view = ClusterView.Of(rows);
                 guard.OnInstancesChanged(rows, view);
-                NotifySystemd(rows);
+                NotifySystemd(rows, view);
 
                 // At shutdown the links close one by one; that ends no split brain, so say nothing.
                 if (_state != "stopping")
@@ -266,14 +269,13 @@ public sealed class ConMgrServer : IDisposable
     /// systemd (Type=notify): READY=1 once conmgr listens and the primary's heartbeat is up, what
     /// <c>cm_ctl start</c> waits for; until then, and after, a STATUS line on every change.
     /// </summary>
-    private void NotifySystemd(IReadOnlyList<InstanceState> rows)
+    private void NotifySystemd(IReadOnlyList<InstanceState> rows, ClusterView view)
     {
         if (!_systemd.IsEnabled || _state != "ready")
         {
             return;
         }
 
-        var view = ClusterView.Of(rows);
         var up = rows.Count(r => r.Link == LinkState.Up);
         var primary = view.Primaries.Count == 1 ? $"primary: instance {view.Primaries[0].Row.Settings.Number}" : view.Primaries.Count == 0 ? "no primary" : "split brain";
         var status = $"{primary}; {up} of {rows.Count} instance(s) with heartbeat up";
@@ -341,12 +343,7 @@ public sealed class ConMgrServer : IDisposable
 
     private StatusReport Status()
     {
-        var applications = _applications.Snapshot();
-        var sessions = applications.Where(c => c.InstanceIndex >= 0).ToLookup(c => c.InstanceIndex);
-        SessionCounts Count(int index) => new(
-            sessions[index].Count(c => c.Port is null),
-            sessions[index].Count(c => c.Port == ProxyPort.ReadWrite.Name()),
-            sessions[index].Count(c => c.Port == ProxyPort.ReadOnly.Name()));
+        var sessions = _applications.SessionCounts();
         return new(
             Environment.ProcessId,
             _state,
@@ -354,7 +351,7 @@ public sealed class ConMgrServer : IDisposable
             _directory.Path,
             _settings.Port,
             _settings.ListenAddresses,
-            [.. _instances.Snapshot(_settings.MaxStandbyLag).Select((instance, index) => instance with { Sessions = Count(index) })],
-            [.. applications.Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
+            [.. _instances.Snapshot(_settings.MaxStandbyLag).Select((instance, index) => instance with { Sessions = sessions.GetValueOrDefault(index, NoSessions) })],
+            [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
     }
 }
