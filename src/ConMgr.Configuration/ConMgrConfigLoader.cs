@@ -45,6 +45,16 @@ public static partial class ConMgrConfigLoader
         ["none"] = ReadOnlyFallback.None,
     }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
 
+    private static readonly FrozenDictionary<string, BackendSslMode> SslModes = new Dictionary<string, BackendSslMode>
+    {
+        ["DISABLE"] = BackendSslMode.Disable,
+        ["ALLOW"] = BackendSslMode.Allow,
+        ["PREFER"] = BackendSslMode.Prefer,
+        ["REQUIRE"] = BackendSslMode.Require,
+        ["VERIFY-CA"] = BackendSslMode.VerifyCa,
+        ["VERIFY-FULL"] = BackendSslMode.VerifyFull,
+    }.ToFrozenDictionary();
+
     /// <summary>The scalar parameters: name, then how a value is applied to the settings.</summary>
     private static readonly FrozenDictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>> Scalars =
         new Dictionary<string, Func<ConMgrSettings, ConfigEntry, string, ConMgrSettings>>
@@ -67,7 +77,33 @@ public static partial class ConMgrConfigLoader
             ["max_standby_lag"] = (s, e, f) => s with { MaxStandbyLag = ValueParsers.StandbyLag(e, f) },
             ["read_write_connect_timeout"] = (s, e, f) => s with { ReadWriteConnectTimeout = ValueParsers.Time(e, f) },
             ["read_only_connect_timeout"] = (s, e, f) => s with { ReadOnlyConnectTimeout = ValueParsers.Time(e, f) },
+            ["ssl"] = (s, e, f) => s with { Ssl = s.Ssl with { Enabled = ValueParsers.Boolean(e, f) } },
+            ["ssl_cert_file"] = (s, e, f) => s with { Ssl = s.Ssl with { CertFile = ValueParsers.FilePath(e, f) } },
+            ["ssl_key_file"] = (s, e, f) => s with { Ssl = s.Ssl with { KeyFile = ValueParsers.FilePath(e, f) } },
+            ["ssl_ca_file"] = (s, e, f) => s with { Ssl = s.Ssl with { CaFile = ValueParsers.OptionalFilePath(e, f) } },
+            ["ssl_min_protocol_version"] = (s, e, f) => s with { Ssl = s.Ssl with { MinProtocol = ValueParsers.TlsVersion(e, f, allowEmpty: false) } },
+            ["ssl_max_protocol_version"] = (s, e, f) => s with { Ssl = s.Ssl with { MaxProtocol = ValueParsers.TlsVersion(e, f, allowEmpty: true) } },
+            ["ssl_ciphers"] = (s, e, f) => s with { Ssl = s.Ssl with { Ciphers = ValueParsers.Text(e, f, 1024) } },
+            ["backend_sslmode"] = (s, e, f) => s with { BackendTls = s.BackendTls with { Mode = ValueParsers.Enum(e, f, SslModes) } },
+            ["backend_sslrootcert"] = (s, e, f) => s with { BackendTls = s.BackendTls with { RootCert = e.Value == "system" ? "system" : ValueParsers.OptionalFilePath(e, f) } },
+            ["backend_sslcert"] = (s, e, f) => s with { BackendTls = s.BackendTls with { Cert = ValueParsers.OptionalFilePath(e, f) } },
+            ["backend_sslkey"] = (s, e, f) => s with { BackendTls = s.BackendTls with { Key = ValueParsers.OptionalFilePath(e, f) } },
+            ["heartbeat_sslcert"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { Cert = ValueParsers.OptionalFilePath(e, f) } },
+            ["heartbeat_sslkey"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { Key = ValueParsers.OptionalFilePath(e, f) } },
+            ["heartbeat_sslrootcert"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { RootCert = ValueParsers.OptionalFilePath(e, f) } },
+            ["heartbeat_secret_file"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { SecretFile = ValueParsers.OptionalFilePath(e, f) } },
         }.ToFrozenDictionary();
+
+    /// <summary>
+    /// Parameters a reload applies (PostgreSQL reloads its SSL parameters on SIGHUP too); every
+    /// other one needs a restart (seed 2.1.2).
+    /// </summary>
+    public static readonly FrozenSet<string> Reloadable = new[]
+    {
+        "ssl", "ssl_cert_file", "ssl_key_file", "ssl_ca_file", "ssl_min_protocol_version", "ssl_max_protocol_version", "ssl_ciphers",
+        "backend_sslmode", "backend_sslrootcert", "backend_sslcert", "backend_sslkey",
+        "heartbeat_sslcert", "heartbeat_sslkey", "heartbeat_sslrootcert", "heartbeat_secret_file",
+    }.ToFrozenSet(StringComparer.Ordinal);
 
     /// <summary>Loads <c>conmgr.conf</c> from a conmgr directory.</summary>
     public static ConfigLoadResult LoadDirectory(string directory) => LoadFile(Path.Combine(directory, FileName));
@@ -116,8 +152,9 @@ public static partial class ConMgrConfigLoader
             }
         }
 
-        settings = settings with { Instances = BuildInstances(instances, file) };
+        settings = settings with { Instances = BuildInstances(instances, file), Ssl = WithDefaultFiles(settings.Ssl, seen, file) };
         CheckPortsDiffer(settings, seen, file);
+        CheckTlsCombinations(settings, seen, file);
         return new ConfigLoadResult(
             settings,
             CollectWarnings(settings),
@@ -200,6 +237,48 @@ public static partial class ConMgrConfigLoader
                     throw new ConfigException(file, line, ports[i].Name, $"port {ports[i].Port} is already used by \"{ports[j].Name}\"");
                 }
             }
+        }
+    }
+
+    /// <summary>ssl_cert_file and ssl_key_file default to server.crt and server.key in the conmgr directory, as in a data directory.</summary>
+    private static ServerTlsSettings WithDefaultFiles(ServerTlsSettings ssl, Dictionary<string, ConfigEntry> seen, string file)
+    {
+        var directory = Path.GetDirectoryName(Path.GetFullPath(file)) ?? "/";
+        return ssl with
+        {
+            CertFile = seen.ContainsKey("ssl_cert_file") ? ssl.CertFile : Path.Combine(directory, ssl.CertFile),
+            KeyFile = seen.ContainsKey("ssl_key_file") ? ssl.KeyFile : Path.Combine(directory, ssl.KeyFile),
+        };
+    }
+
+    /// <summary>Combinations that cannot work are refused at load, not at the first connection.</summary>
+    private static void CheckTlsCombinations(ConMgrSettings settings, Dictionary<string, ConfigEntry> seen, string file)
+    {
+        void Refuse(string name, string message) => throw new ConfigException(file, seen.TryGetValue(name, out var entry) ? entry.Line : 0, name, message);
+
+        if (settings.Ssl.MaxProtocol != System.Security.Authentication.SslProtocols.None && settings.Ssl.MaxProtocol < settings.Ssl.MinProtocol)
+        {
+            Refuse("ssl_max_protocol_version", "is lower than ssl_min_protocol_version");
+        }
+
+        if (settings.BackendTls.Mode is BackendSslMode.VerifyCa or BackendSslMode.VerifyFull && settings.BackendTls.RootCert is null)
+        {
+            Refuse("backend_sslmode", "verify-ca and verify-full need backend_sslrootcert (a CA file, or 'system')");
+        }
+
+        if ((settings.BackendTls.Cert is null) != (settings.BackendTls.Key is null))
+        {
+            Refuse(settings.BackendTls.Cert is null ? "backend_sslkey" : "backend_sslcert", "backend_sslcert and backend_sslkey go together");
+        }
+
+        if ((settings.HeartbeatAuth.Cert is null) != (settings.HeartbeatAuth.Key is null))
+        {
+            Refuse(settings.HeartbeatAuth.Cert is null ? "heartbeat_sslkey" : "heartbeat_sslcert", "heartbeat_sslcert and heartbeat_sslkey go together");
+        }
+
+        if (settings.HeartbeatAuth.Cert is not null && settings.HeartbeatAuth.RootCert is null)
+        {
+            Refuse("heartbeat_sslcert", "needs heartbeat_sslrootcert: the heartbeat uses TLS only when conmgr can verify the watchdogs");
         }
     }
 

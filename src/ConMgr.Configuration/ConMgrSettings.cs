@@ -75,4 +75,13 @@ public sealed record ConMgrSettings
 
     /// <summary>HTTP status port; 0 = off.</summary>
     public int HttpPort { get; init; }
+
+    /// <summary>TLS on the proxy ports (re-read on SIGHUP).</summary>
+    public ServerTlsSettings Ssl { get; init; } = new();
+
+    /// <summary>TLS to the servers (re-read on SIGHUP).</summary>
+    public BackendTlsSettings BackendTls { get; init; } = new();
+
+    /// <summary>Authentication of the heartbeat links (re-read on SIGHUP; used from the next connection).</summary>
+    public HeartbeatAuthSettings HeartbeatAuth { get; init; } = new();
 }

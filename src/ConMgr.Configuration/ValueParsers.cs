@@ -184,6 +184,51 @@ public static partial class ValueParsers
         return result;
     }
 
+    /// <summary>PostgreSQL's booleans: on, off, true, false, yes, no, 1, 0 (any case).</summary>
+    public static bool Boolean(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return entry.Value.Trim().ToLowerInvariant() switch
+        {
+            "on" or "true" or "yes" or "1" => true,
+            "off" or "false" or "no" or "0" => false,
+            _ => throw Invalid(entry, file, "requires a Boolean value (on, off, true, false, yes, no, 1, 0)"),
+        };
+    }
+
+    /// <summary>A file name; a relative one is taken from the directory of <paramref name="file"/> (the conmgr directory).</summary>
+    public static string FilePath(ConfigEntry entry, string file)
+    {
+        var text = Text(entry, file, 4096);
+        var directory = Path.GetDirectoryName(Path.GetFullPath(file)) ?? "/";
+        return Path.GetFullPath(Path.Combine(directory, text));
+    }
+
+    /// <summary>As <see cref="FilePath"/>, but an empty value means none (null), as PostgreSQL's empty ssl_ca_file.</summary>
+    public static string? OptionalFilePath(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return entry.Value.Length == 0 ? null : FilePath(entry, file);
+    }
+
+    /// <summary>
+    /// ssl_min_protocol_version and ssl_max_protocol_version: <c>TLSv1.2</c> or <c>TLSv1.3</c>
+    /// (TLSv1 and TLSv1.1 are refused: .NET and OpenSSL 3 no longer offer them by default); the
+    /// empty value (max only) means no bound.
+    /// </summary>
+    public static System.Security.Authentication.SslProtocols TlsVersion(ConfigEntry entry, string file, bool allowEmpty)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return entry.Value.Trim() switch
+        {
+            "TLSv1.2" => System.Security.Authentication.SslProtocols.Tls12,
+            "TLSv1.3" => System.Security.Authentication.SslProtocols.Tls13,
+            "" when allowEmpty => System.Security.Authentication.SslProtocols.None,
+            "TLSv1" or "TLSv1.1" => throw Invalid(entry, file, "TLSv1 and TLSv1.1 are not supported: use TLSv1.2 or TLSv1.3"),
+            _ => throw Invalid(entry, file, allowEmpty ? "must be one of: TLSv1.2, TLSv1.3, or empty" : "must be one of: TLSv1.2, TLSv1.3"),
+        };
+    }
+
     /// <summary>A non-empty string without control characters, at most <paramref name="maxLength"/> long.</summary>
     public static string Text(ConfigEntry entry, string file, int maxLength)
     {

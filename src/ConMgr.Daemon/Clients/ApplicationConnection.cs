@@ -1,5 +1,6 @@
 // ApplicationConnection.cs: one application's connection to conmgr's port, and the only way errors reach it.
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using ConMgr.Protocol.Postgres;
 
@@ -28,6 +29,7 @@ public sealed class ApplicationConnection : IDisposable
     private int _closing;
     private IRelay? _relay;
     private Socket? _socket;
+    private SslStream? _tls;
 
     public ApplicationConnection(Socket socket, DateTimeOffset connectedAt)
     {
@@ -43,6 +45,19 @@ public sealed class ApplicationConnection : IDisposable
     public Socket Socket => Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(ApplicationConnection), "the socket was handed to a relay reactor");
 
     public IPEndPoint? Remote { get; }
+
+    /// <summary>The TLS layer once the client negotiated TLS with conmgr; every byte to and from the client then goes through it.</summary>
+    public SslStream? Tls => Volatile.Read(ref _tls);
+
+    /// <summary>Takes the TLS layer negotiated over <see cref="Socket"/>; it is disposed with the connection.</summary>
+    public void UseTls(SslStream tls)
+    {
+        ArgumentNullException.ThrowIfNull(tls);
+        Volatile.Write(ref _tls, tls);
+    }
+
+    /// <summary>A stream of the client's bytes: the TLS layer, or a new view of the socket that does not own it.</summary>
+    public Stream OpenStream() => Tls is { } tls ? tls : new NetworkStream(Socket, ownsSocket: false);
 
     public DateTimeOffset ConnectedAt { get; }
 
@@ -116,10 +131,18 @@ public sealed class ApplicationConnection : IDisposable
     {
         try
         {
-            await Socket.SendAsync(bytes, SocketFlags.None, cancellationToken);
+            if (Tls is { } tls)
+            {
+                await tls.WriteAsync(bytes, cancellationToken);
+            }
+            else
+            {
+                await Socket.SendAsync(bytes, SocketFlags.None, cancellationToken);
+            }
+
             return true;
         }
-        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
         {
             return false;
         }
@@ -162,6 +185,7 @@ public sealed class ApplicationConnection : IDisposable
             socket.Dispose();
         }
 
+        Volatile.Read(ref _tls)?.Dispose();
         _whenClosed.TrySetResult();
     }
 }

@@ -11,11 +11,17 @@ namespace ConMgr.Daemon.Clients;
 /// startup packet and answers it. On the resolve port a resolve request (docs/protocol.md) gets
 /// the chosen instance and stays open to carry the loss report; anything else gets a clean FATAL
 /// ErrorResponse. On a proxy port (<paramref name="port"/>) a startup message becomes a relayed
-/// session (docs/proxy.md). On every port SSL and GSSENC requests get the postmaster's 'N', and a
-/// CancelRequest with a key conmgr issued is forwarded to the instance that owns the session.
+/// session (docs/proxy.md). With <c>ssl = on</c> a proxy port answers an SSLRequest with 'S' and
+/// a TLS handshake, and takes PostgreSQL 17's direct TLS (a ClientHello first, ALPN
+/// <c>postgresql</c> required); the resolve port, and every port while <c>ssl = off</c>, answers
+/// 'N' as the postmaster does. GSSENC requests always get 'N'. A CancelRequest (over TLS or not)
+/// with a key conmgr issued is forwarded to the instance that owns the session.
 /// </summary>
-public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ProxyService proxy, CancelForwarder cancels, ProxyPort? port, ServerLog log, TimeProvider time)
+public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ProxyService proxy, CancelForwarder cancels, ProxyPort? port, Tls.TlsConfiguration? tls, ServerLog log, TimeProvider time)
 {
+    /// <summary>The first byte of a TLS handshake record: a direct-TLS client's first byte (no startup packet starts with it).</summary>
+    private const byte TlsHandshakeRecord = 0x16;
+
     /// <summary>A client must send its startup packet within this time (PostgreSQL: authentication_timeout).</summary>
     public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(10);
 
@@ -26,6 +32,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
     private const int MaxNegotiationRequests = 2;
 
     private static readonly byte[] NotSupported = [(byte)'N'];
+    private static readonly byte[] WillingToEncrypt = [(byte)'S'];
 
     public async Task HandleAsync(Socket socket)
     {
@@ -69,9 +76,17 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
     private async Task<StartupPacket?> ReadStartupAsync(ApplicationConnection connection)
     {
         using var deadline = new CancellationTokenSource(StartupTimeout, time);
+        if (ProxyTls() is { } direct && await StartsWithTlsAsync(connection, deadline.Token)
+            && !await HandshakeAsync(connection, direct, directTls: true, deadline.Token))
+        {
+            return null;
+        }
+
         for (var negotiations = 0; ; negotiations++)
         {
-            var result = await StartupReader.ReadAsync(connection.Socket, deadline.Token);
+            var result = connection.Tls is { } encrypted
+                ? await StartupReader.ReadAsync(encrypted, deadline.Token)
+                : await StartupReader.ReadAsync(connection.Socket, deadline.Token);
             if (result.TimedOut)
             {
                 log.Log($"timeout waiting for the startup packet from {connection.Describe()}");
@@ -94,6 +109,16 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
 
             switch (result.Packet)
             {
+                case SslRequest or GssEncRequest when connection.Tls is not null:
+                    await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket("encryption requested over an encrypted connection"), ErrorSendTimeout);
+                    return null;
+                case SslRequest when negotiations < MaxNegotiationRequests && ProxyTls() is { } context:
+                    if (!await connection.TrySendAsync(WillingToEncrypt, deadline.Token) || !await HandshakeAsync(connection, context, directTls: false, deadline.Token))
+                    {
+                        return null;
+                    }
+
+                    continue;
                 case SslRequest or GssEncRequest when negotiations < MaxNegotiationRequests:
                     if (!await connection.TrySendAsync(NotSupported, deadline.Token))
                     {
@@ -108,6 +133,59 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
                     return result.Packet;
             }
         }
+    }
+
+    /// <summary>The proxy ports' TLS as it is now (a reload may change it); null on the resolve port or with ssl = off.</summary>
+    private Hosting.Tls.ServerTlsContext? ProxyTls() => port is null ? null : tls?.Proxy;
+
+    /// <summary>True when the client's first byte opens a TLS handshake: PostgreSQL 17's sslnegotiation=direct.</summary>
+    private static async Task<bool> StartsWithTlsAsync(ApplicationConnection connection, CancellationToken deadline)
+    {
+        try
+        {
+            await connection.Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline);
+            var first = new byte[1];
+            return connection.Socket.Receive(first, SocketFlags.Peek) == 1 && first[0] == TlsHandshakeRecord;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The startup reader meets the same condition and reports it.
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The server side of a TLS handshake, within the startup deadline. A failure is logged (as the
+    /// postmaster logs "could not accept SSL connection") and the connection closed: inside a failed
+    /// handshake there is no channel left for an ErrorResponse. Direct TLS requires ALPN
+    /// <c>postgresql</c>, as PostgreSQL 17 does.
+    /// </summary>
+    private async Task<bool> HandshakeAsync(ApplicationConnection connection, Hosting.Tls.ServerTlsContext context, bool directTls, CancellationToken deadline)
+    {
+        var ssl = new System.Net.Security.SslStream(new NetworkStream(connection.Socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        string? problem = null;
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(context.Options(p => problem = p), deadline);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            log.Log($"could not accept SSL connection from {connection.Describe()}: {problem ?? (ex is OperationCanceledException ? "timeout during the handshake" : ex.Message)}");
+            Diagnostics.ConMgrMetrics.RecordRefused("tls_handshake");
+            ssl.Dispose();
+            return false;
+        }
+
+        if (directTls && ssl.NegotiatedApplicationProtocol != new System.Net.Security.SslApplicationProtocol(Tls.TlsConfiguration.PostgresAlpn))
+        {
+            log.Log($"received direct SSL connection request from {connection.Describe()} without ALPN protocol negotiation extension");
+            Diagnostics.ConMgrMetrics.RecordRefused("tls_alpn");
+            ssl.Dispose();
+            return false;
+        }
+
+        connection.UseTls(ssl);
+        return true;
     }
 
     private Task DispatchAsync(ApplicationConnection connection, StartupPacket? packet)

@@ -1,4 +1,4 @@
-// StartupReader.cs: reads one startup-phase packet from a socket, within a deadline and a size bound.
+// StartupReader.cs: reads one startup-phase packet from a socket or TLS stream, within a deadline and a size bound.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Net.Sockets;
@@ -21,13 +21,26 @@ public static class StartupReader
 {
     private const int LengthWord = 4;
 
-    public static async Task<StartupReadResult> ReadAsync(Socket socket, CancellationToken deadline)
+    /// <summary>Reads from a plaintext socket; bytes after the packet are an error (the client must wait for the answer).</summary>
+    public static Task<StartupReadResult> ReadAsync(Socket socket, CancellationToken deadline)
     {
         ArgumentNullException.ThrowIfNull(socket);
+        return ReadAsync(new SocketSource(socket), deadline);
+    }
+
+    /// <summary>Reads from a TLS stream (the startup packet after the handshake).</summary>
+    public static Task<StartupReadResult> ReadAsync(Stream stream, CancellationToken deadline)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        return ReadAsync(new StreamSource(stream), deadline);
+    }
+
+    private static async Task<StartupReadResult> ReadAsync(IByteSource source, CancellationToken deadline)
+    {
         try
         {
             var header = new byte[LengthWord];
-            if (!await ReceiveExactlyAsync(socket, header, deadline))
+            if (!await ReceiveExactlyAsync(source, header, deadline))
             {
                 return new StartupReadResult(null, null, true, false);
             }
@@ -42,7 +55,7 @@ public static class StartupReader
             try
             {
                 header.CopyTo(packet, 0);
-                if (!await ReceiveExactlyAsync(socket, packet.AsMemory(LengthWord, length - LengthWord), deadline))
+                if (!await ReceiveExactlyAsync(source, packet.AsMemory(LengthWord, length - LengthWord), deadline))
                 {
                     return new StartupReadResult(null, null, true, false);
                 }
@@ -54,7 +67,7 @@ public static class StartupReader
                 }
 
                 // A client must wait for our answer before sending more; PostgreSQL treats extra bytes as a violation.
-                return socket.Available > 0
+                return source.HasMore
                     ? new StartupReadResult(null, "unexpected data after the startup packet", false, false)
                     : new StartupReadResult(decoded, null, false, false);
             }
@@ -67,24 +80,24 @@ public static class StartupReader
         {
             return new StartupReadResult(null, null, false, true);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or IOException)
         {
             return new StartupReadResult(null, null, true, false);
         }
     }
 
     /// <summary>Fills <paramref name="buffer"/>, waiting with zero-byte reads; false when the peer closed first.</summary>
-    private static async Task<bool> ReceiveExactlyAsync(Socket socket, Memory<byte> buffer, CancellationToken deadline)
+    private static async Task<bool> ReceiveExactlyAsync(IByteSource source, Memory<byte> buffer, CancellationToken deadline)
     {
         var filled = 0;
         while (filled < buffer.Length)
         {
-            if (socket.Available == 0)
+            if (!source.HasMore)
             {
-                await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline);
+                await source.ReceiveAsync(Memory<byte>.Empty, deadline);
             }
 
-            var read = await socket.ReceiveAsync(buffer[filled..], SocketFlags.None, deadline);
+            var read = await source.ReceiveAsync(buffer[filled..], deadline);
             if (read == 0)
             {
                 return false;
@@ -94,5 +107,28 @@ public static class StartupReader
         }
 
         return true;
+    }
+
+    /// <summary>Where the packet's bytes come from: the socket, or the TLS stream over it.</summary>
+    private interface IByteSource
+    {
+        /// <summary>True when bytes are known to be waiting (a TLS stream cannot tell: false).</summary>
+        bool HasMore { get; }
+
+        ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
+    }
+
+    private sealed class SocketSource(Socket socket) : IByteSource
+    {
+        public bool HasMore => socket.Available > 0;
+
+        public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+    }
+
+    private sealed class StreamSource(Stream stream) : IByteSource
+    {
+        public bool HasMore => false;
+
+        public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken) => stream.ReadAsync(buffer, cancellationToken);
     }
 }

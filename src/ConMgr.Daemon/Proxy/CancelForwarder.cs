@@ -10,8 +10,10 @@ namespace ConMgr.Daemon.Proxy;
 /// A CancelRequest with a key conmgr issued is sent, with the server's own key, to the instance
 /// that issued it; any other is dropped. Either way the client gets what a postmaster gives it:
 /// no answer, and the connection closed once the cancel was handed on (libpq waits for that close).
+/// The request reaches the server under backend_sslmode, inside TLS when the mode asks for it,
+/// as libpq 17 sends its cancels.
 /// </summary>
-public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, ServerLog log)
+public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Tls.TlsConfiguration tls, ServerLog log)
 {
     /// <summary>Bound on the instance taking the forwarded request.</summary>
     private static readonly TimeSpan ForwardTimeout = TimeSpan.FromSeconds(5);
@@ -27,25 +29,23 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Se
             return;
         }
 
-        var (socket, error) = await BackendConnector.ConnectAsync(instance, connectTimeout);
-        if (socket is null)
+        var (connection, error) = await BackendOpener.OpenAsync(instance, tls.Backend, new CancelRequest(server.ProcessId, server.SecretKey).ToArray(), answered: false, connectTimeout);
+        if (connection is null)
         {
             log.Log($"could not forward a cancel request from {client} to instance {instance.Number}: {error}");
             ConMgrMetrics.RecordCancel("failed");
             return;
         }
 
-        using (socket)
+        using (connection)
         using (var cts = new CancellationTokenSource(ForwardTimeout))
         {
             try
             {
-                await socket.SendAsync(new CancelRequest(server.ProcessId, server.SecretKey).ToArray(), SocketFlags.None, cts.Token);
-
                 // The postmaster closes once it has taken the request; wait for that, so the client's close means "delivered".
-                await socket.ReceiveAsync(new byte[1], SocketFlags.None, cts.Token);
+                _ = await connection.Stream.ReadAtLeastAsync(new byte[1], 1, throwOnEndOfStream: false, cts.Token);
             }
-            catch (Exception ex) when (ex is SocketException or OperationCanceledException)
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException or IOException)
             {
                 log.Log($"could not forward a cancel request from {client} to instance {instance.Number}: {ex.Message}");
                 ConMgrMetrics.RecordCancel("failed");

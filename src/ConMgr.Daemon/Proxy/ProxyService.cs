@@ -14,7 +14,7 @@ namespace ConMgr.Daemon.Proxy;
 /// does not take the TCP connection within the port's connect timeout is skipped and the next
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
 /// </summary>
-public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, ServerLog log) : IDisposable
+public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log) : IDisposable
 {
     /// <summary>The Stream relay instead of the reactor: only for the benchmark's comparison (docs/benchmarks.md).</summary>
     private static readonly bool UseStreamRelay = Environment.GetEnvironmentVariable("CONMGR_PROXY_RELAY") == "stream";
@@ -90,8 +90,9 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             }
 
             connection.State = ApplicationState.Connecting;
-            var (socket, connectError) = await BackendConnector.ConnectAsync(instance.Settings, ConnectTimeout(port));
-            if (socket is null)
+            var startupPacket = StartupFor(port, instance, startup).ToArray();
+            var (server, connectError) = await BackendOpener.OpenAsync(instance.Settings, tls.Backend, startupPacket, answered: true, ConnectTimeout(port));
+            if (server is null)
             {
                 log.Log($"{port.Name()} port: instance {instance.Settings.Number}: {connectError}");
                 failures.Add($"instance {instance.Settings.Number}: {connectError}");
@@ -105,31 +106,29 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
             registry.Assign(connection, route.Index);
             connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
-            var startupPacket = StartupFor(port, instance, startup).ToArray();
-            var ended = UseStreamRelay
-                ? RelayStreamsAsync(connection, socket, instance.Settings, startupPacket)
-                : await StartOnReactorAsync(connection, socket, instance.Settings, startupPacket);
+            var plaintext = connection.Tls is null && server.Tls is null && server.Prelude is null;
+            var ended = plaintext && !UseStreamRelay
+                ? await StartOnReactorAsync(connection, server, instance.Settings)
+                : RelayStreamsAsync(connection, server, instance.Settings);
             return (ended, instance.Settings.Number);
         }
     }
 
     /// <summary>
-    /// Sends the startup message, then gives both descriptors to a relay reactor: the .NET sockets
-    /// are closed without a shutdown (the duplicates keep the connections) and dropped. The session
-    /// is started on the reactor before anyone can stop it, so a stop always finds it there.
-    /// Returns the session's end.
+    /// Gives both descriptors to a relay reactor: the .NET sockets are closed without a shutdown
+    /// (the duplicates keep the connections) and dropped. The session is started on the reactor
+    /// before anyone can stop it, so a stop always finds it there. Returns the session's end.
     /// </summary>
-    private async Task<Task<string>> StartOnReactorAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
+    private async Task<Task<string>> StartOnReactorAsync(ApplicationConnection connection, BackendConnection server, InstanceSettings instance)
     {
         int serverFd = -1;
         int clientFd;
         try
         {
-            await server.SendAsync(startupPacket, System.Net.Sockets.SocketFlags.None);
             _ = _reactors.Value;
 
             // Out of .NET's epoll set, or every packet would wake its thread as well as the reactor's.
-            serverFd = Hosting.Posix.RuntimeEpoll.Adopt(server);
+            serverFd = Hosting.Posix.RuntimeEpoll.Adopt(server.Socket);
             clientFd = connection.HandOffSocket();
         }
         catch (Exception ex) when (ex is System.Net.Sockets.SocketException or ObjectDisposedException or IOException)
@@ -156,13 +155,22 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         return ended;
     }
 
-    private async Task<string> RelayStreamsAsync(ApplicationConnection connection, System.Net.Sockets.Socket server, InstanceSettings instance, byte[] startupPacket)
+    /// <summary>
+    /// The Stream relay, for TLS on either side. Channel binding is guarded when the client's TLS
+    /// ends here and the server's presents another certificate than conmgr's (the same certificate
+    /// gives both ends the same tls-server-end-point binding, so SCRAM-SHA-256-PLUS works through).
+    /// </summary>
+    private async Task<string> RelayStreamsAsync(ApplicationConnection connection, BackendConnection server, InstanceSettings instance)
     {
-        using var session = new ProxySession(connection, server, instance, keys, log);
+        var guardChannelBinding = connection.Tls is { } front && server.Tls is { } back && !SameCertificate(front.LocalCertificate, back.RemoteCertificate);
+        using var session = new ProxySession(connection, server, instance, keys, log, guardChannelBinding);
         Attach(connection, session);
-        await session.RunAsync(startupPacket);
+        await session.RunAsync();
         return session.EndReason ?? "ended";
     }
+
+    private static bool SameCertificate(System.Security.Cryptography.X509Certificates.X509Certificate? ours, System.Security.Cryptography.X509Certificates.X509Certificate? theirs) =>
+        ours is not null && theirs is not null && ours.GetRawCertData().AsSpan().SequenceEqual(theirs.GetRawCertData());
 
     /// <summary>
     /// From here on errors reach the client through the relay. A close that began before the relay

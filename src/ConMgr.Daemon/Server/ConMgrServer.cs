@@ -47,6 +47,7 @@ public sealed class ConMgrServer : IDisposable
     private ProxyService? _proxy;
     private ControlServer? _control;
     private HttpPort? _http;
+    private Tls.TlsConfiguration? _tls;
     private volatile string _state = "starting";
     private readonly Hosting.Systemd.ServiceNotifier _systemd = new();
     private int _readyNotified;
@@ -77,14 +78,25 @@ public sealed class ConMgrServer : IDisposable
         try
         {
             ConMgrMetrics.Observe(_instances.Rows, _applications.SessionCounts);
+            Tls.TlsConfiguration tls;
+            try
+            {
+                tls = _tls = Tls.TlsConfiguration.Load(_settings);
+            }
+            catch (Hosting.Tls.TlsFileException ex)
+            {
+                _log.Fatal(ex.Message);
+                return 1;
+            }
+
             var router = new Router(_applications.Outstanding, _settings.MaxStandbyLag, _settings.ReadOnlyFallback);
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
-            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, _log);
-            var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, _log);
+            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log);
+            var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
-            ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, _log, _time);
+            ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), Handler(null).HandleAsync, _log);
             if (_settings.ReadWritePort != 0)
             {
@@ -328,10 +340,14 @@ public sealed class ConMgrServer : IDisposable
             reloaded.Values.TryGetValue(name, out var after);
             if (before != after)
             {
-                _log.Log($"parameter \"{name}\" cannot be changed without restarting conmgr");
+                _log.Log(ConMgrConfigLoader.Reloadable.Contains(name)
+                    ? $"parameter \"{name}\" changed to \"{after ?? "(default)"}\""
+                    : $"parameter \"{name}\" cannot be changed without restarting conmgr");
             }
         }
 
+        // TLS files are re-read on every reload, changed or not: a renewed certificate keeps its file name.
+        _tls?.Reload(reloaded.Settings, _log);
         _loadedValues = reloaded.Values;
     }
 

@@ -71,6 +71,21 @@ public static partial class Libc
         }
     }
 
+    /// <summary>The owner's user id of <paramref name="path"/> (statx: one layout on every architecture), or −1 when it cannot be read.</summary>
+    public static long OwnerOf(string path)
+    {
+        const int AtFdCwd = -100;
+        const uint StatxUid = 0x8;
+        const int UidOffset = 20;
+        Span<byte> buffer = stackalloc byte[256];
+        return statx(AtFdCwd, path, 0, StatxUid, ref System.Runtime.InteropServices.MemoryMarshal.GetReference(buffer)) == 0
+            ? System.Runtime.InteropServices.MemoryMarshal.Read<uint>(buffer[UidOffset..])
+            : -1;
+    }
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
+
     [LibraryImport("libc", SetLastError = true)]
     private static partial nint signal(int signum, nint handler);
 

@@ -59,6 +59,19 @@ public static class ClientErrors
     public static ErrorResponse AdminShutdown() =>
         new(Fatal, SqlState.AdminShutdown, "terminating connection due to administrator command");
 
+    /// <summary>
+    /// The client offered SCRAM channel binding ("y": it could bind, and believes the server
+    /// cannot) while its TLS ends at conmgr and conmgr's link to the server is TLS with another
+    /// certificate: the server would refuse it with "SCRAM channel binding negotiation error", and no
+    /// rewrite can help, since the flag is covered by the client's proof. 28000, as the server says it.
+    /// </summary>
+    public static ErrorResponse ChannelBindingThroughProxy(string instance) => new(
+        Fatal,
+        SqlState.InvalidAuthorizationSpecification,
+        "SCRAM channel binding cannot pass through conmgr",
+        Detail: $"The client's TLS connection ends at conmgr, and conmgr's TLS connection to {instance} presents a different certificate, so the server would see a channel binding it cannot verify.",
+        Hint: "Connect with channel_binding=disable; or give conmgr the server's certificate and key (ssl_cert_file, ssl_key_file), which lets channel binding through; or set backend_sslmode = disable.");
+
     /// <summary>A bug in conmgr while serving the connection: as PostgreSQL answers its own internal errors, XX000, and the log has the details.</summary>
     public static ErrorResponse InternalError() =>
         new(Fatal, SqlState.InternalError, "conmgr internal error while serving this connection", Hint: "conmgr's log has the details; please report it.");

@@ -39,6 +39,37 @@ public sealed record ErrorResponse(string Severity, string SqlState, string Mess
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>
+    /// One field (<paramref name="code"/>: 'M' message, 'C' SQLSTATE, ...) of a whole ErrorResponse
+    /// or NoticeResponse as a server sent it; null when absent or when the message is malformed.
+    /// </summary>
+    public static string? FieldOf(ReadOnlySpan<byte> message, byte code)
+    {
+        if (message.Length < 6)
+        {
+            return null;
+        }
+
+        var fields = message[5..];
+        while (!fields.IsEmpty && fields[0] != 0)
+        {
+            var end = fields[1..].IndexOf((byte)0);
+            if (end < 0)
+            {
+                return null;
+            }
+
+            if (fields[0] == code)
+            {
+                return Encoding.UTF8.GetString(fields.Slice(1, end));
+            }
+
+            fields = fields[(end + 2)..];
+        }
+
+        return null;
+    }
+
     private static int FieldLength(string? value) => value is null ? 0 : 1 + Encoding.UTF8.GetByteCount(value) + 1;
 
     private static int WriteField(Span<byte> destination, byte code, string? value)

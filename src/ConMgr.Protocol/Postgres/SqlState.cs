@@ -10,4 +10,5 @@ public static class SqlState
     public const string AdminShutdown = "57P01";
     public const string InvalidParameterValue = "22023";
     public const string InternalError = "XX000";
+    public const string InvalidAuthorizationSpecification = "28000";
 }

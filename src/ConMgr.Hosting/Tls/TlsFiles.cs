@@ -1,0 +1,136 @@
+// TlsFiles.cs: reads certificates, keys and CA bundles from PEM files, with PostgreSQL's checks on the key file.
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace ConMgr.Hosting.Tls;
+
+/// <summary>A TLS file could not be used; the message names the file and why.</summary>
+public sealed class TlsFileException : Exception
+{
+    public TlsFileException(string message)
+        : base(message)
+    {
+    }
+
+    public TlsFileException()
+    {
+    }
+
+    public TlsFileException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+}
+
+/// <summary>
+/// PEM files, read the way the PostgreSQL server reads ssl_cert_file and ssl_key_file: the
+/// certificate file may carry intermediate certificates after the leaf (they are sent with it), and
+/// a key file readable by group or others is refused unless it belongs to root and is at most 0640
+/// (be-secure-common.c's check). Files are bounded in size before they are read.
+/// </summary>
+public static class TlsFiles
+{
+    /// <summary>No certificate, key or CA bundle ConMgr reads is larger (a system CA bundle is about 200 KiB).</summary>
+    public const long MaxFileBytes = 4 * 1024 * 1024;
+
+    /// <summary>The certificate (with its private key) and the intermediates that follow it in the file.</summary>
+    public static (X509Certificate2 Certificate, X509Certificate2Collection Intermediates) LoadCertificate(string certFile, string keyFile)
+    {
+        var certificates = LoadCertificates(certFile, "certificate");
+        CheckKeyFile(keyFile);
+        var keyPem = ReadBounded(keyFile, "private key");
+        X509Certificate2 withKey;
+        try
+        {
+            withKey = X509Certificate2.CreateFromPem(ReadBounded(certFile, "certificate"), keyPem);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new TlsFileException($"could not load private key file \"{keyFile}\" for certificate \"{certFile}\": {ex.Message}");
+        }
+
+        var intermediates = new X509Certificate2Collection();
+        for (var i = 1; i < certificates.Count; i++)
+        {
+            intermediates.Add(certificates[i]);
+        }
+
+        return (withKey, intermediates);
+    }
+
+    /// <summary>Every certificate in a PEM file (a CA bundle); at least one, or an error.</summary>
+    public static X509Certificate2Collection LoadCertificates(string file, string what)
+    {
+        var pem = ReadBounded(file, what);
+        var collection = new X509Certificate2Collection();
+        try
+        {
+            collection.ImportFromPem(pem);
+        }
+        catch (CryptographicException ex)
+        {
+            throw new TlsFileException($"could not load {what} file \"{file}\": {ex.Message}");
+        }
+
+        return collection.Count > 0 ? collection : throw new TlsFileException($"could not load {what} file \"{file}\": no certificate in it");
+    }
+
+    /// <summary>A secret file's bytes, trailing newline removed; refused when readable by others or empty.</summary>
+    public static byte[] LoadSecret(string file)
+    {
+        CheckKeyFile(file);
+        var text = ReadBounded(file, "secret").TrimEnd('\r', '\n');
+        if (text.Length < 16)
+        {
+            throw new TlsFileException($"secret file \"{file}\" holds {text.Length} characters: at least 16 are needed");
+        }
+
+        return System.Text.Encoding.UTF8.GetBytes(text);
+    }
+
+    private static string ReadBounded(string file, string what)
+    {
+        try
+        {
+            var info = new FileInfo(file);
+            if (!info.Exists)
+            {
+                throw new TlsFileException($"could not load {what} file \"{file}\": No such file or directory");
+            }
+
+            if (info.Length > MaxFileBytes)
+            {
+                throw new TlsFileException($"could not load {what} file \"{file}\": larger than {MaxFileBytes} bytes");
+            }
+
+            return File.ReadAllText(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TlsFileException($"could not load {what} file \"{file}\": {ex.Message}");
+        }
+    }
+
+    /// <summary>The server's rule for its key file: 0600 (or at most 0640 when root owns it).</summary>
+    private static void CheckKeyFile(string file)
+    {
+        UnixFileMode mode;
+        try
+        {
+            mode = File.GetUnixFileMode(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TlsFileException($"could not access private key file \"{file}\": {ex.Message}");
+        }
+
+        const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+        const UnixFileMode AllowedForRoot = UnixFileMode.GroupRead;
+        var ownedByRoot = Posix.Libc.OwnerOf(file) == 0;
+        var excess = mode & GroupOrOther & ~(ownedByRoot ? AllowedForRoot : UnixFileMode.None);
+        if (excess != UnixFileMode.None)
+        {
+            throw new TlsFileException($"private key file \"{file}\" has group or world access: it must be u=rw (0600) or less if owned by the current user, or u=rw,g=r (0640) or less if owned by root");
+        }
+    }
+}

@@ -1,0 +1,173 @@
+// AuthenticationMessages.cs: the few authentication-phase messages conmgr reads while relaying: message framing, the SASL mechanism list, the SASL initial response.
+using System.Buffers.Binary;
+using System.Text;
+
+namespace ConMgr.Protocol.Postgres;
+
+/// <summary>Authentication request codes (the int32 after 'R'), from PostgreSQL's protocol.</summary>
+public static class AuthenticationCodes
+{
+    public const int Ok = 0;
+    public const int KerberosV5 = 2;
+    public const int CleartextPassword = 3;
+    public const int Md5Password = 5;
+    public const int Gss = 7;
+    public const int GssContinue = 8;
+    public const int Sspi = 9;
+    public const int Sasl = 10;
+    public const int SaslContinue = 11;
+    public const int SaslFinal = 12;
+
+    /// <summary>True when the client answers this request with a message of its own ('p').</summary>
+    public static bool ExpectsResponse(int code) => code is CleartextPassword or Md5Password or Gss or GssContinue or Sspi or Sasl or SaslContinue;
+}
+
+/// <summary>
+/// Pure functions over whole messages (type byte, length word, body) of the authentication
+/// phase. Every length is checked against the message's own bounds before it is used.
+/// </summary>
+public static class AuthenticationMessages
+{
+    /// <summary>The channel-binding variant of SCRAM: its name ends with this.</summary>
+    public const string PlusSuffix = "-PLUS";
+
+    /// <summary>
+    /// Checks a message header: the length word counts itself, so it is at least 4, and the whole
+    /// message (type byte included) must fit in <paramref name="maxMessage"/> bytes.
+    /// Returns the body length, or null with <paramref name="error"/>.
+    /// </summary>
+    public static int? BodyLength(ReadOnlySpan<byte> header, int maxMessage, out string? error)
+    {
+        if (header.Length < 5)
+        {
+            throw new ArgumentException("a message header is 5 bytes", nameof(header));
+        }
+
+        var length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
+        if (length < 4 || length > maxMessage - 1)
+        {
+            error = $"invalid message length {length} for message type '{(char)header[0]}' (at most {maxMessage - 1})";
+            return null;
+        }
+
+        error = null;
+        return length - 4;
+    }
+
+    /// <summary>The request code of an AuthenticationRequest ('R') message, or null when it is not one or is too short.</summary>
+    public static int? RequestCode(ReadOnlySpan<byte> message) =>
+        message.Length >= 9 && message[0] == (byte)BackendMessageCode.AuthenticationRequest ? BinaryPrimitives.ReadInt32BigEndian(message[5..]) : null;
+
+    /// <summary>
+    /// Removes every mechanism ending in <c>-PLUS</c> from an AuthenticationSASL message (code 10:
+    /// a list of NUL-terminated names, ended by an empty name). Returns the rewritten message, the
+    /// same array when nothing was removed, or null with <paramref name="error"/> when the list is malformed.
+    /// </summary>
+    public static byte[]? WithoutChannelBinding(byte[] message, out bool removed, out string? error)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        removed = false;
+        if (RequestCode(message) != AuthenticationCodes.Sasl)
+        {
+            error = "not an AuthenticationSASL message";
+            return null;
+        }
+
+        var kept = new List<byte[]>();
+        var position = 9;
+        while (true)
+        {
+            var end = Array.IndexOf(message, (byte)0, position);
+            if (end < 0)
+            {
+                error = "AuthenticationSASL: mechanism list not terminated";
+                return null;
+            }
+
+            if (end == position)
+            {
+                position++;
+                break;
+            }
+
+            var name = message.AsSpan(position, end - position);
+            if (name.EndsWith(PlusSuffix8))
+            {
+                removed = true;
+            }
+            else
+            {
+                kept.Add(name.ToArray());
+            }
+
+            position = end + 1;
+        }
+
+        if (position != message.Length)
+        {
+            error = "AuthenticationSASL: bytes after the mechanism list";
+            return null;
+        }
+
+        error = null;
+        if (!removed)
+        {
+            return message;
+        }
+
+        var bodyLength = 4 + 4 + kept.Sum(n => n.Length + 1) + 1;
+        var result = new byte[1 + bodyLength];
+        result[0] = (byte)BackendMessageCode.AuthenticationRequest;
+        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(1), bodyLength);
+        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(5), AuthenticationCodes.Sasl);
+        var at = 9;
+        foreach (var name in kept)
+        {
+            name.CopyTo(result, at);
+            at += name.Length + 1;
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// Reads a SASLInitialResponse (a 'p' message answering AuthenticationSASL): the mechanism
+    /// name, and the GS2 channel-binding flag that starts SCRAM's client-first-message ('n': no
+    /// channel binding; 'y': the client could bind but thinks the server cannot; 'p': binding).
+    /// Null flag when there is no data. False when the message is malformed.
+    /// </summary>
+    public static bool TryReadSaslInitialResponse(ReadOnlySpan<byte> message, out string mechanism, out char? gs2Flag)
+    {
+        mechanism = string.Empty;
+        gs2Flag = null;
+        if (message.Length < 5 || message[0] != (byte)'p')
+        {
+            return false;
+        }
+
+        var body = message[5..];
+        var nul = body.IndexOf((byte)0);
+        if (nul < 0 || body.Length - nul - 1 < 4)
+        {
+            return false;
+        }
+
+        mechanism = Encoding.UTF8.GetString(body[..nul]);
+        var dataLength = BinaryPrimitives.ReadInt32BigEndian(body[(nul + 1)..]);
+        var data = body[(nul + 5)..];
+        if (dataLength == -1)
+        {
+            return data.IsEmpty;
+        }
+
+        if (dataLength < 0 || dataLength != data.Length)
+        {
+            return false;
+        }
+
+        gs2Flag = dataLength > 0 ? (char)data[0] : null;
+        return true;
+    }
+
+    private static ReadOnlySpan<byte> PlusSuffix8 => "-PLUS"u8;
+}
