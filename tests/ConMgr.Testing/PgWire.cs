@@ -32,10 +32,42 @@ public sealed record WireMessage(char Type, byte[] Body)
 public sealed class PgWire : IDisposable
 {
     private readonly Socket _socket;
+    private System.Net.Security.SslStream? _tls;
 
     private PgWire(Socket socket) => _socket = socket;
 
     public Socket Socket => _socket;
+
+    /// <summary>The TLS layer after <see cref="StartTlsAsync"/>; every later send and read goes through it.</summary>
+    public System.Net.Security.SslStream? Tls => _tls;
+
+    /// <summary>
+    /// A TLS handshake on this connection (after an SSLRequest answered 'S', or straight away for
+    /// direct TLS), trusting only <paramref name="caFile"/> and checking <paramref name="host"/>;
+    /// <paramref name="alpn"/> is offered when given. Throws when the handshake fails.
+    /// </summary>
+    public async Task StartTlsAsync(string caFile, string host = "localhost", string? alpn = null, TimeSpan? timeout = null)
+    {
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        roots.ImportFromPemFile(caFile);
+        var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+        {
+            TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+        };
+        policy.CustomTrustStore.AddRange(roots);
+        var tls = new System.Net.Security.SslStream(new NetworkStream(_socket, ownsSocket: false));
+        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
+        await tls.AuthenticateAsClientAsync(
+            new System.Net.Security.SslClientAuthenticationOptions
+            {
+                TargetHost = host,
+                ApplicationProtocols = alpn is null ? null : [new System.Net.Security.SslApplicationProtocol(alpn)],
+                CertificateChainPolicy = policy,
+            },
+            cts.Token);
+        _tls = tls;
+    }
 
     public static async Task<PgWire> ConnectAsync(string host, int port)
     {
@@ -89,7 +121,17 @@ public sealed class PgWire : IDisposable
     /// <summary>Wraps a socket accepted by a test's scripted server.</summary>
     public static PgWire Adopt(Socket socket) => new(socket ?? throw new ArgumentNullException(nameof(socket)));
 
-    public async Task SendAsync(byte[] bytes) => await _socket.SendAsync(bytes, SocketFlags.None);
+    public async Task SendAsync(byte[] bytes)
+    {
+        if (_tls is { } tls)
+        {
+            await tls.WriteAsync(bytes);
+        }
+        else
+        {
+            await _socket.SendAsync(bytes, SocketFlags.None);
+        }
+    }
 
     /// <summary>Reads exactly <paramref name="count"/> bytes; null when the peer closed first.</summary>
     public async Task<byte[]?> ReadExactlyAsync(int count, TimeSpan timeout)
@@ -99,7 +141,9 @@ public sealed class PgWire : IDisposable
         using var cts = new CancellationTokenSource(timeout);
         while (filled < count)
         {
-            var read = await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
+            var read = _tls is { } tls
+                ? await tls.ReadAsync(buffer.AsMemory(filled), cts.Token)
+                : await _socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, cts.Token);
             if (read == 0)
             {
                 return null;
@@ -163,7 +207,11 @@ public sealed class PgWire : IDisposable
     /// </summary>
     public Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout) => SendAndDrainAsync(_socket, bytes, timeout);
 
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _tls?.Dispose();
+        _socket.Dispose();
+    }
 
     /// <summary>
     /// Sends <paramref name="command"/> and a newline to a control socket and reads until the
