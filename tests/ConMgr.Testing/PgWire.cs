@@ -45,8 +45,9 @@ public sealed class PgWire : IDisposable
     /// A TLS handshake on this connection (after an SSLRequest answered 'S', or straight away for
     /// direct TLS), trusting only <paramref name="caFile"/> and checking <paramref name="host"/>;
     /// <paramref name="alpn"/> is offered when given. Throws when the handshake fails.
+    /// With <paramref name="verify"/> false any certificate is taken (to look at what a server presents).
     /// </summary>
-    public async Task StartTlsAsync(string caFile, string host = "localhost", string? alpn = null, TimeSpan? timeout = null)
+    public async Task StartTlsAsync(string caFile, string host = "localhost", string? alpn = null, TimeSpan? timeout = null, bool verify = true)
     {
         var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
         roots.ImportFromPemFile(caFile);
@@ -64,6 +65,7 @@ public sealed class PgWire : IDisposable
                 TargetHost = host,
                 ApplicationProtocols = alpn is null ? null : [new System.Net.Security.SslApplicationProtocol(alpn)],
                 CertificateChainPolicy = policy,
+                RemoteCertificateValidationCallback = verify ? null : (_, certificate, _, _) => certificate is not null,
             },
             cts.Token);
         _tls = tls;

@@ -39,6 +39,9 @@ public sealed class TestPki : IDisposable
     public static TestPki Create(string directory, string name = "ConMgr Test CA")
     {
         System.IO.Directory.CreateDirectory(directory);
+
+        // Stamped like a cluster's directory: a test process killed mid-run leaves it to StaleClusters.
+        File.WriteAllText(Path.Combine(directory, StaleClusters.OwnerFile), StaleClusters.OwnerStamp());
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
