@@ -56,6 +56,7 @@ public sealed class TlsConfiguration
         try
         {
             _backend = BackendTlsContext.Load(settings.BackendTls);
+            log.Log($"backend TLS configuration reloaded (backend_sslmode = {ConMgr.Daemon.Proxy.BackendOpener.ModeName(_backend.Mode)})");
         }
         catch (TlsFileException ex)
         {
