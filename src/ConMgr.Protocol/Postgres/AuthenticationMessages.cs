@@ -1,4 +1,4 @@
-// AuthenticationMessages.cs: the few authentication-phase messages conmgr reads while relaying: message framing, the SASL mechanism list, the SASL initial response.
+// AuthenticationMessages.cs: the few authentication-phase messages conmgr reads while relaying: message framing, the request code, the SASL initial response.
 using System.Buffers.Binary;
 using System.Text;
 
@@ -59,78 +59,6 @@ public static class AuthenticationMessages
         message.Length >= 9 && message[0] == (byte)BackendMessageCode.AuthenticationRequest ? BinaryPrimitives.ReadInt32BigEndian(message[5..]) : null;
 
     /// <summary>
-    /// Removes every mechanism ending in <c>-PLUS</c> from an AuthenticationSASL message (code 10:
-    /// a list of NUL-terminated names, ended by an empty name). Returns the rewritten message, the
-    /// same array when nothing was removed, or null with <paramref name="error"/> when the list is malformed.
-    /// </summary>
-    public static byte[]? WithoutChannelBinding(byte[] message, out bool removed, out string? error)
-    {
-        ArgumentNullException.ThrowIfNull(message);
-        removed = false;
-        if (RequestCode(message) != AuthenticationCodes.Sasl)
-        {
-            error = "not an AuthenticationSASL message";
-            return null;
-        }
-
-        var kept = new List<byte[]>();
-        var position = 9;
-        while (true)
-        {
-            var end = Array.IndexOf(message, (byte)0, position);
-            if (end < 0)
-            {
-                error = "AuthenticationSASL: mechanism list not terminated";
-                return null;
-            }
-
-            if (end == position)
-            {
-                position++;
-                break;
-            }
-
-            var name = message.AsSpan(position, end - position);
-            if (name.EndsWith(PlusSuffix8))
-            {
-                removed = true;
-            }
-            else
-            {
-                kept.Add(name.ToArray());
-            }
-
-            position = end + 1;
-        }
-
-        if (position != message.Length)
-        {
-            error = "AuthenticationSASL: bytes after the mechanism list";
-            return null;
-        }
-
-        error = null;
-        if (!removed)
-        {
-            return message;
-        }
-
-        var bodyLength = 4 + 4 + kept.Sum(n => n.Length + 1) + 1;
-        var result = new byte[1 + bodyLength];
-        result[0] = (byte)BackendMessageCode.AuthenticationRequest;
-        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(1), bodyLength);
-        BinaryPrimitives.WriteInt32BigEndian(result.AsSpan(5), AuthenticationCodes.Sasl);
-        var at = 9;
-        foreach (var name in kept)
-        {
-            name.CopyTo(result, at);
-            at += name.Length + 1;
-        }
-
-        return result;
-    }
-
-    /// <summary>
     /// Reads a SASLInitialResponse (a 'p' message answering AuthenticationSASL): the mechanism
     /// name, and the GS2 channel-binding flag that starts SCRAM's client-first-message ('n': no
     /// channel binding; 'y': the client could bind but thinks the server cannot; 'p': binding).
@@ -168,6 +96,4 @@ public static class AuthenticationMessages
         gs2Flag = dataLength > 0 ? (char)data[0] : null;
         return true;
     }
-
-    private static ReadOnlySpan<byte> PlusSuffix8 => "-PLUS"u8;
 }

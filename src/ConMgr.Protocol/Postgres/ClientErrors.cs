@@ -60,17 +60,17 @@ public static class ClientErrors
         new(Fatal, SqlState.AdminShutdown, "terminating connection due to administrator command");
 
     /// <summary>
-    /// The client offered SCRAM channel binding ("y": it could bind, and believes the server
-    /// cannot) while its TLS ends at conmgr and conmgr's link to the server is TLS with another
-    /// certificate: the server would refuse it with "SCRAM channel binding negotiation error", and no
-    /// rewrite can help, since the flag is covered by the client's proof. 28000, as the server says it.
+    /// The client chose SCRAM-SHA-256-PLUS while its TLS ends at conmgr and conmgr's TLS to the
+    /// server presents another certificate: the binding it computed (conmgr's certificate) cannot
+    /// match the server's, which would refuse it with "SCRAM channel binding check failed". 28000,
+    /// as the server says it.
     /// </summary>
     public static ErrorResponse ChannelBindingThroughProxy(string instance) => new(
         Fatal,
         SqlState.InvalidAuthorizationSpecification,
         "SCRAM channel binding cannot pass through conmgr",
-        Detail: $"The client's TLS connection ends at conmgr, and conmgr's TLS connection to {instance} presents a different certificate, so the server would see a channel binding it cannot verify.",
-        Hint: "Connect with channel_binding=disable; or give conmgr the server's certificate and key (ssl_cert_file, ssl_key_file), which lets channel binding through; or set backend_sslmode = disable.");
+        Detail: $"The client's TLS connection ends at conmgr, and conmgr's TLS connection to {instance} presents a different certificate, so the server could not verify the binding.",
+        Hint: "Connect with channel_binding=disable (Npgsql: Channel Binding=Disable); or give conmgr the server's certificate and key (ssl_cert_file, ssl_key_file), which lets channel binding through; or set backend_sslmode = disable.");
 
     /// <summary>A bug in conmgr while serving the connection: as PostgreSQL answers its own internal errors, XX000, and the log has the details.</summary>
     public static ErrorResponse InternalError() =>
