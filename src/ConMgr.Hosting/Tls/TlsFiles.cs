@@ -44,8 +44,9 @@ public static class TlsFiles
         {
             withKey = X509Certificate2.CreateFromPem(ReadBounded(certFile, "certificate"), keyPem);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
+            // ArgumentException: a key that is not the certificate's ("does not match the public key").
             throw new TlsFileException($"could not load private key file \"{keyFile}\" for certificate \"{certFile}\": {ex.Message}");
         }
 
