@@ -207,7 +207,33 @@ public sealed class PgWire : IDisposable
     /// until the peer closes; true when it closed within <paramref name="timeout"/>. A fuzz client:
     /// every input must end in a clean close, never a hang.
     /// </summary>
-    public Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout) => SendAndDrainAsync(_socket, bytes, timeout);
+    public Task<bool> SendAndDrainAsync(byte[] bytes, TimeSpan timeout) => _tls is { } tls ? SendAndDrainAsync(tls, _socket, bytes, timeout) : SendAndDrainAsync(_socket, bytes, timeout);
+
+    /// <summary>The same over TLS: our side's end is the TCP half-close under the TLS layer.</summary>
+    private static async Task<bool> SendAndDrainAsync(System.Net.Security.SslStream tls, Socket socket, byte[] bytes, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var buffer = new byte[4096];
+        try
+        {
+            await tls.WriteAsync(bytes, cts.Token);
+            socket.Shutdown(SocketShutdown.Send);
+            while (await tls.ReadAsync(buffer, cts.Token) > 0)
+            {
+            }
+
+            return true;
+        }
+        catch (IOException)
+        {
+            // A reset or an alert under the TLS layer: closed.
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
 
     public void Dispose()
     {
