@@ -59,6 +59,26 @@ static int	watchdog_hello_timeout = 10000;
 static int	watchdog_http_port = 0;
 static char *watchdog_program = NULL;
 
+/* Heartbeat authentication (docs/watchdog.md, "Authentication"): read by cm_watchdog at its start. */
+static int	watchdog_ssl = 0;
+static char *watchdog_ssl_cert_file = NULL;
+static char *watchdog_ssl_key_file = NULL;
+static char *watchdog_ssl_ca_file = NULL;
+static char *watchdog_secret_file = NULL;
+
+static const struct config_enum_entry watchdog_ssl_options[] = {
+	{"off", 0, false},
+	{"on", 1, false},
+	{"require", 2, false},
+	{"false", 0, true},
+	{"true", 1, true},
+	{"no", 0, true},
+	{"yes", 1, true},
+	{"0", 0, true},
+	{"1", 1, true},
+	{NULL, 0, false}
+};
+
 static volatile sig_atomic_t got_sigterm = false;
 
 static void
@@ -96,6 +116,26 @@ _PG_init(void)
 							"Port of the watchdog's HTTP health endpoints, Patroni's paths (0: off).",
 							NULL, &watchdog_http_port, 0, 0, 65535,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("watchdog.ssl",
+							 "TLS on heartbeat connections: off, on (TLS or plaintext), require (TLS only).",
+							 NULL, &watchdog_ssl, 0, watchdog_ssl_options,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.ssl_cert_file",
+							   "Certificate the watchdog presents to conmgr (empty: the server's ssl_cert_file).",
+							   NULL, &watchdog_ssl_cert_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.ssl_key_file",
+							   "Private key of watchdog.ssl_cert_file (empty: the server's ssl_key_file).",
+							   NULL, &watchdog_ssl_key_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.ssl_ca_file",
+							   "CAs whose certificates authenticate conmgr (empty: the server's ssl_ca_file; none: no client certificates).",
+							   NULL, &watchdog_ssl_ca_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.secret_file",
+							   "File holding the heartbeat's shared secret (empty: no shared-secret authentication).",
+							   NULL, &watchdog_secret_file, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.program",
 							   "Path of the cm_watchdog executable (searched in PATH when it has no slash).",
 							   NULL, &watchdog_program, "cm_watchdog",

@@ -157,7 +157,18 @@ public static class Program
         });
         using var trimmer = new Hosting.Runtime.IdleMemoryTrimmer(log, time);
         using var pidFile = instance.DataDirectory is { } data ? NotifierPidFile.Create(data, log) : null;
-        using var server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time);
+        HeartbeatServer server;
+        try
+        {
+            server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time, settings.Security);
+        }
+        catch (Hosting.Tls.TlsFileException ex)
+        {
+            log.Fatal(ex.Message);
+            return 1;
+        }
+
+        using var ownedServer = server;
         checker.Changed += server.Broadcast;
         ListenerGroup listener;
         try
@@ -174,7 +185,7 @@ public static class Program
         using (listener)
         {
             listener.Start();
-            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections})");
+            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections}; {server.DescribeSecurity()})");
 
             // systemd (a standalone watchdog as a Type=notify unit): ready once it listens.
             systemd.Ready($"serving heartbeats for {instance.Describe()} on port {settings.Port}");

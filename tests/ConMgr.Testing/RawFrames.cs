@@ -10,12 +10,13 @@ public static class RawFrames
     /// <summary>The protocol's largest frame (docs/protocol.md).</summary>
     public const int MaxFrameLength = 1024;
 
-    public static byte[] Hello(int intervalMs, int timeoutMs, long conmgrId)
+    /// <summary>A Hello of protocol 1.<paramref name="minor"/> (1.1 by default: no shared-secret handshake).</summary>
+    public static byte[] Hello(int intervalMs, int timeoutMs, long conmgrId, short minor = 1)
     {
         var payload = new byte[24];
         BinaryPrimitives.WriteInt32BigEndian(payload, 0x434D4842);
         BinaryPrimitives.WriteInt16BigEndian(payload.AsSpan(4), 1);
-        BinaryPrimitives.WriteInt16BigEndian(payload.AsSpan(6), 1);
+        BinaryPrimitives.WriteInt16BigEndian(payload.AsSpan(6), minor);
         BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(8), intervalMs);
         BinaryPrimitives.WriteInt32BigEndian(payload.AsSpan(12), timeoutMs);
         BinaryPrimitives.WriteInt64BigEndian(payload.AsSpan(16), conmgrId);

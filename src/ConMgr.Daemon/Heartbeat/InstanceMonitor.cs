@@ -25,7 +25,7 @@ namespace ConMgr.Daemon.Heartbeat;
 /// </para>
 /// </summary>
 /// <param name="heartbeatTimers">Where the links' beat and deadline timers run: in conmgr a <see cref="DedicatedTimerThread"/>, never the thread pool.</param>
-public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, long conmgrId, ServerLog log, TimeProvider time, TimeProvider heartbeatTimers)
+public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, Tls.TlsConfiguration tls, long conmgrId, ServerLog log, TimeProvider time, TimeProvider heartbeatTimers)
 {
     /// <summary>
     /// Retry pace while an interrupted link waits for its watchdog: a refused connect to a host
@@ -236,8 +236,28 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         {
             var addresses = Instance.IsNumeric ? [IPAddress.Parse(Instance.Address)] : await Dns.GetHostAddressesAsync(Instance.Address, attempt.Token);
             await socket.ConnectAsync(addresses, Instance.WatchdogPort, attempt.Token);
-            channel = new HeartbeatChannel(socket);
-            var frames = await HeartbeatHandshake.ClientAsync(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, conmgrId, attempt.Token);
+            var auth = tls.Heartbeat;
+            var link = socket;
+            if (auth.Tls is { } client)
+            {
+                // TLS first, the watchdog's certificate verified (verify-full); the link then runs over a tunnel.
+                var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+                string? problem = null;
+                try
+                {
+                    await ssl.AuthenticateAsClientAsync(client.Options(Instance, p => problem = p), attempt.Token);
+                }
+                catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+                {
+                    ssl.Dispose();
+                    return Fail($"TLS handshake with the watchdog failed: {problem ?? ex.Message}");
+                }
+
+                link = Hosting.Tls.TlsTunnel.OpenSocket(ssl, socket);
+            }
+
+            channel = new HeartbeatChannel(link);
+            var frames = await HeartbeatHandshake.ClientAsync(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, conmgrId, attempt.Token, auth.Secret, watchdogVerified: auth.Tls is not null);
             if (frames is null)
             {
                 return Fail("connection closed by the watchdog during the handshake");
@@ -254,7 +274,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         {
             return Fail($"timeout after {HeartbeatLink.Format(timeout)} (heartbeat_connect_timeout)");
         }
-        catch (Exception ex) when (ex is SocketException or HeartbeatProtocolException or OperationCanceledException)
+        catch (Exception ex) when (ex is SocketException or HeartbeatProtocolException or OperationCanceledException or IOException)
         {
             return Fail(ex.Message);
         }

@@ -45,7 +45,7 @@ public static class BackendOpener
 
     /// <param name="firstPacket">The startup message, or a CancelRequest.</param>
     /// <param name="answered">True when the server answers <paramref name="firstPacket"/> (a startup message): only then can a refusal be retried.</param>
-    public static async Task<(BackendConnection? Connection, string? Error)> OpenAsync(InstanceSettings instance, BackendTlsContext tls, byte[] firstPacket, bool answered, TimeSpan timeout)
+    public static async Task<(BackendConnection? Connection, string? Error)> OpenAsync(InstanceSettings instance, ClientTlsContext tls, byte[] firstPacket, bool answered, TimeSpan timeout)
     {
         ArgumentNullException.ThrowIfNull(tls);
         var attempts = tls.Attempts;
@@ -68,7 +68,7 @@ public static class BackendOpener
         return (null, string.Join("; then ", errors));
     }
 
-    private static async Task<(BackendConnection? Connection, string? Error, bool Retry)> AttemptAsync(InstanceSettings instance, BackendTlsContext tls, bool useTls, byte[] firstPacket, bool mayRetry, TimeSpan timeout)
+    private static async Task<(BackendConnection? Connection, string? Error, bool Retry)> AttemptAsync(InstanceSettings instance, ClientTlsContext tls, bool useTls, byte[] firstPacket, bool mayRetry, TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
         var (socket, connectError) = await BackendConnector.ConnectAsync(instance, timeout, cts.Token);

@@ -47,7 +47,8 @@ public sealed class ConMgrServer : IDisposable
     private ProxyService? _proxy;
     private ControlServer? _control;
     private HttpPort? _http;
-    private Tls.TlsConfiguration? _tls;
+    private readonly Tls.TlsConfiguration? _tls;
+    private readonly string? _tlsError;
     private volatile string _state = "starting";
     private readonly Hosting.Systemd.ServiceNotifier _systemd = new();
     private int _readyNotified;
@@ -70,7 +71,18 @@ public sealed class ConMgrServer : IDisposable
         _splitBrain = new SplitBrainWatch(log);
         // Random per process: the watchdogs tell this conmgr's reconnections from another conmgr on the same host by it.
         var conmgrId = Random.Shared.NextInt64(1, long.MaxValue);
-        _monitors = [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, conmgrId, log, time, heartbeatTimers ?? time))];
+        try
+        {
+            _tls = Tls.TlsConfiguration.Load(_settings);
+        }
+        catch (Hosting.Tls.TlsFileException ex)
+        {
+            // Reported as FATAL by RunAsync, before anything listens.
+            _tlsError = ex.Message;
+            _tls = null;
+        }
+
+        _monitors = _tls is null ? [] : [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, _tls, conmgrId, log, time, heartbeatTimers ?? time))];
     }
 
     public async Task<int> RunAsync()
@@ -78,14 +90,9 @@ public sealed class ConMgrServer : IDisposable
         try
         {
             ConMgrMetrics.Observe(_instances.Rows, _applications.SessionCounts);
-            Tls.TlsConfiguration tls;
-            try
+            if (_tls is not { } tls)
             {
-                tls = _tls = Tls.TlsConfiguration.Load(_settings);
-            }
-            catch (Hosting.Tls.TlsFileException ex)
-            {
-                _log.Fatal(ex.Message);
+                _log.Fatal(_tlsError!);
                 return 1;
             }
 

@@ -6,7 +6,8 @@ using ConMgr.Hosting.Tls;
 namespace ConMgr.Daemon.Tls;
 
 /// <summary>
-/// The proxy ports' server context (null while <c>ssl = off</c>) and the backend client context.
+/// The proxy ports' server context (null while <c>ssl = off</c>), the backend client context and
+/// the heartbeat's authentication.
 /// Each connection takes the current one when it starts and keeps it: a reload changes what new
 /// connections get and never touches a session in progress. At start a file that cannot be used
 /// stops conmgr (FATAL, as the server's "could not load server certificate file"); on reload it
@@ -18,24 +19,29 @@ public sealed class TlsConfiguration
     public const string PostgresAlpn = "postgresql";
 
     private volatile ServerTlsContext? _proxy;
-    private volatile BackendTlsContext _backend;
+    private volatile ClientTlsContext _backend;
+    private volatile HeartbeatAuthentication _heartbeat;
 
-    private TlsConfiguration(ServerTlsContext? proxy, BackendTlsContext backend)
+    private TlsConfiguration(ServerTlsContext? proxy, ClientTlsContext backend, HeartbeatAuthentication heartbeat)
     {
         _proxy = proxy;
         _backend = backend;
+        _heartbeat = heartbeat;
     }
 
     /// <summary>TLS on the proxy ports; null when <c>ssl = off</c>.</summary>
     public ServerTlsContext? Proxy => _proxy;
 
-    public BackendTlsContext Backend => _backend;
+    public ClientTlsContext Backend => _backend;
+
+    /// <summary>How the next heartbeat connection authenticates: TLS (null: plaintext) and the shared secret (null: none).</summary>
+    public HeartbeatAuthentication Heartbeat => _heartbeat;
 
     /// <exception cref="TlsFileException">A file cannot be used.</exception>
     public static TlsConfiguration Load(ConMgrSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        return new TlsConfiguration(LoadProxy(settings.Ssl), BackendTlsContext.Load(settings.BackendTls));
+        return new TlsConfiguration(LoadProxy(settings.Ssl), ClientTlsContext.Load(settings.BackendTls), HeartbeatAuthentication.Load(settings.HeartbeatAuth));
     }
 
     /// <summary>Applies <paramref name="settings"/>' TLS parameters, each part only if all its files load.</summary>
@@ -55,12 +61,22 @@ public sealed class TlsConfiguration
 
         try
         {
-            _backend = BackendTlsContext.Load(settings.BackendTls);
+            _backend = ClientTlsContext.Load(settings.BackendTls);
             log.Log($"backend TLS configuration reloaded (backend_sslmode = {ConMgr.Daemon.Proxy.BackendOpener.ModeName(_backend.Mode)})");
         }
         catch (TlsFileException ex)
         {
             log.Log($"{ex.Message}; backend TLS configuration was not reloaded");
+        }
+
+        try
+        {
+            _heartbeat = HeartbeatAuthentication.Load(settings.HeartbeatAuth);
+            log.Log($"heartbeat authentication reloaded ({_heartbeat.Describe()}); it applies to the next connection to each watchdog");
+        }
+        catch (TlsFileException ex)
+        {
+            log.Log($"{ex.Message}; heartbeat authentication was not reloaded");
         }
     }
 

@@ -112,11 +112,24 @@ public static unsafe partial class Epoll
 
     public static void Close(int fd) => _ = close(fd);
 
+    /// <summary>A connected pair of Unix stream sockets (close-on-exec), as two descriptors.</summary>
+    public static (int First, int Second) SocketPair()
+    {
+        const int AfUnix = 1;
+        const int SockStream = 1;
+        var fds = stackalloc int[2];
+        Check(socketpair(AfUnix, SockStream | CloExec, 0, fds), "socketpair");
+        return (fds[0], fds[1]);
+    }
+
     private static int Check(int result, string call) =>
         result >= 0 ? result : throw new IOException($"{call} failed: errno {Marshal.GetLastPInvokeError()}");
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int socketpair(int domain, int type, int protocol, int* fds);
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epfd, int op, int fd, byte* ev);

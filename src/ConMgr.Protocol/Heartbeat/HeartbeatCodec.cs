@@ -14,7 +14,10 @@ namespace ConMgr.Protocol.Heartbeat;
 public static class HeartbeatCodec
 {
     public const short MajorVersion = 1;
-    public const short MinorVersion = 1;
+    public const short MinorVersion = 2;
+
+    /// <summary>The first minor version with the shared-secret handshake (Challenge, Proof).</summary>
+    public const short SecretMinorVersion = 2;
 
     /// <summary>Largest frame, header included.</summary>
     public const int MaxFrameLength = 1024;
@@ -189,6 +192,10 @@ public static class HeartbeatCodec
                 return new GoodbyeFrame(Encoding.UTF8.GetString(p));
             case HeartbeatFrameType.Refusal when p.Length <= MaxTextBytes:
                 return new RefusalFrame(Encoding.UTF8.GetString(p));
+            case HeartbeatFrameType.Challenge when p.Length == HeartbeatSecret.NonceLength:
+                return new ChallengeFrame(p.ToArray());
+            case HeartbeatFrameType.Proof when p.Length == HeartbeatSecret.NonceLength + HeartbeatSecret.MacLength:
+                return new ProofFrame(p[..HeartbeatSecret.NonceLength].ToArray(), p[HeartbeatSecret.NonceLength..].ToArray());
             default:
                 error = $"invalid payload length {p.Length} for {type} frame";
                 return null;

@@ -21,4 +21,10 @@ public enum HeartbeatFrameType : byte
 
     /// <summary>watchdog → conmgr instead of Welcome: why the connection is refused.</summary>
     Refusal = (byte)'R',
+
+    /// <summary>watchdog → conmgr instead of Welcome (1.2, shared secret): the watchdog's nonce.</summary>
+    Challenge = (byte)'C',
+
+    /// <summary>Both ways (1.2, shared secret): a nonce and an HMAC that proves the secret without sending it.</summary>
+    Proof = (byte)'P',
 }

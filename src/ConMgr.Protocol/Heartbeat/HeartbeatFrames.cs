@@ -123,3 +123,31 @@ public sealed record RefusalFrame(string Reason) : TextFrame(Reason)
 {
     public override HeartbeatFrameType Type => HeartbeatFrameType.Refusal;
 }
+
+/// <summary>The watchdog asks conmgr to prove the shared secret (protocol 1.2): a fresh random nonce.</summary>
+public sealed record ChallengeFrame(byte[] Nonce) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Challenge;
+
+    public override int PayloadLength => HeartbeatSecret.NonceLength;
+
+    public override void WritePayload(Span<byte> destination) => Nonce.AsSpan(0, HeartbeatSecret.NonceLength).CopyTo(destination);
+}
+
+/// <summary>
+/// A proof of the shared secret (protocol 1.2): the sender's own fresh nonce and an HMAC-SHA256
+/// over both nonces (<see cref="HeartbeatSecret"/>). conmgr sends one to answer a Challenge; the
+/// watchdog answers with its own before Welcome, so each side knows the other holds the secret.
+/// </summary>
+public sealed record ProofFrame(byte[] Nonce, byte[] Mac) : HeartbeatFrame
+{
+    public override HeartbeatFrameType Type => HeartbeatFrameType.Proof;
+
+    public override int PayloadLength => HeartbeatSecret.NonceLength + HeartbeatSecret.MacLength;
+
+    public override void WritePayload(Span<byte> destination)
+    {
+        Nonce.AsSpan(0, HeartbeatSecret.NonceLength).CopyTo(destination);
+        Mac.AsSpan(0, HeartbeatSecret.MacLength).CopyTo(destination[HeartbeatSecret.NonceLength..]);
+    }
+}

@@ -25,6 +25,8 @@ public static class WatchdogMetrics
 
     private static readonly Counter<long> SessionsKilled = Meter.CreateCounter<long>("watchdog.sessions.terminated", "{session}", "Sessions of lost conmgr hosts terminated");
 
+    private static readonly Counter<long> Refusals = Meter.CreateCounter<long>("watchdog.heartbeat.refusals", "{connection}", "Heartbeat connections refused before they became links, by kind (tls, secret, hello, plaintext, pending, slots, protocol)");
+
     private static Func<int>? _peers;
 
     static WatchdogMetrics()
@@ -34,6 +36,8 @@ public static class WatchdogMetrics
 
     /// <summary>Where the peer gauge reads from: called once at start.</summary>
     public static void Observe(Func<int> peers) => _peers = peers;
+
+    public static void RecordRefusal(string kind) => Refusals.Add(1, new KeyValuePair<string, object?>("watchdog.kind", kind));
 
     public static void RecordCheck(TimeSpan duration) => CheckDuration.Record(duration.TotalSeconds);
 

@@ -9,7 +9,8 @@ namespace ConMgr.Watchdog.Instance;
 /// every one of them needs an instance restart, as the seed says.
 /// </summary>
 /// <param name="HttpPort">watchdog.http_port: Patroni's health paths and the watchdog's metrics (docs/http.md); 0 = off.</param>
-public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0)
+/// <param name="Security">watchdog.ssl and its files, watchdog.secret_file: how heartbeat peers are authenticated.</param>
+public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0, HeartbeatSecurity? Security = null)
 {
     public const int DefaultPort = 27545;
     public static readonly TimeSpan DefaultCheckAttrInterval = TimeSpan.FromMilliseconds(1000);
@@ -26,7 +27,16 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
                    current_setting('watchdog.hello_timeout', true),
                    current_setting('max_connections'),
                    current_setting('listen_addresses'),
-                   current_setting('watchdog.http_port', true)
+                   current_setting('watchdog.http_port', true),
+                   current_setting('watchdog.ssl', true),
+                   current_setting('watchdog.ssl_cert_file', true),
+                   current_setting('watchdog.ssl_key_file', true),
+                   current_setting('watchdog.ssl_ca_file', true),
+                   current_setting('watchdog.secret_file', true),
+                   current_setting('ssl_cert_file'),
+                   current_setting('ssl_key_file'),
+                   current_setting('ssl_ca_file'),
+                   current_setting('data_directory')
             """,
             connection);
         await using var reader = await command.ExecuteReaderAsync();
@@ -40,13 +50,15 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
         var hello = Number(Text(3), "watchdog.hello_timeout", (int)DefaultHelloTimeout.TotalMilliseconds, 1, int.MaxValue);
         var http = httpPortOverride ?? Number(Text(6), "watchdog.http_port", 0, 0, 65535);
         var listen = (Text(5) ?? "localhost").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        var security = HeartbeatSecurity.From(Text(7), Text(8) ?? Text(12), Text(9) ?? Text(13), Text(10) ?? Text(14), Text(11), Text(15) ?? ".");
         return new WatchdogSettings(
             port,
             TimeSpan.FromMilliseconds(interval),
             maxHeartbeat < 0 ? maxConnections : maxHeartbeat,
             TimeSpan.FromMilliseconds(hello),
             listen,
-            http);
+            http,
+            security);
     }
 
     private static int Number(string? text, string name, int fallback, int min, int max)

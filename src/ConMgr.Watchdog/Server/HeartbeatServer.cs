@@ -1,22 +1,28 @@
-// HeartbeatServer.cs: the watchdog's rules for conmgr connections: admission, Hello, registration, and what a lost link costs.
-using ConMgr.Hosting.Posix;
+// HeartbeatServer.cs: the watchdog's rules for conmgr connections: authentication, admission, registration, and what a lost link costs.
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Heartbeat;
 using ConMgr.Hosting.Logging;
+using ConMgr.Hosting.Posix;
+using ConMgr.Hosting.Tls;
 using ConMgr.Protocol.Heartbeat;
 using ConMgr.Watchdog.Attributes;
+using ConMgr.Watchdog.Instance;
 using ConMgr.Watchdog.Peers;
 using ConMgr.Watchdog.Terminator;
 
 namespace ConMgr.Watchdog.Server;
 
 /// <summary>
-/// The watchdog end of the heartbeat protocol (docs/protocol.md). A connection must send a valid
-/// Hello within <c>watchdog.hello_timeout</c>; beyond <c>max_heartbeat_connections</c> it gets a
-/// Refusal. When a link ends, for whatever reason, the terminator kills the sessions of that
-/// conmgr's address unless another live conmgr shares it. The connections themselves run in the
-/// <see cref="LinkReactor"/>; this class decides, the reactor does.
+/// The watchdog end of the heartbeat protocol (docs/protocol.md). A connection must finish its
+/// handshake within <c>watchdog.hello_timeout</c>: the TLS handshake when it starts with one
+/// (<c>watchdog.ssl</c>), the Hello, and the shared-secret challenge when authentication asks for
+/// it. Only then is it admitted against <c>max_heartbeat_connections</c> and registered: a peer
+/// that fails authentication never holds a slot, never shows in pgx_stat_watchdog, and its address
+/// never reaches the terminator. Connections still in their handshake are bounded by
+/// <see cref="MaxPendingConnections"/>. When a link ends, for whatever reason, the terminator kills
+/// the sessions of that conmgr's address unless another live conmgr shares it. The connections
+/// run in the <see cref="LinkReactor"/>; this class decides, the reactor does.
 /// </summary>
 public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 {
@@ -27,21 +33,43 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     /// </summary>
     public const int MinHeartbeatMs = 10;
 
+    /// <summary>
+    /// Connections accepted but not yet admitted (TLS handshake, Hello, challenge), each for at most
+    /// watchdog.hello_timeout: beyond this many, a new one is closed at once. It bounds what a flood
+    /// of strangers can hold (a descriptor and a few hundred bytes each; a TLS handshake's buffers).
+    /// </summary>
+    public const int MaxPendingConnections = 1000;
+
+    private const byte TlsHandshakeRecord = 0x16;
+
     private readonly PeerRegistry _registry;
     private readonly AttributeChecker _checker;
     private readonly SessionTerminator _terminator;
     private readonly ServerLog _log;
     private readonly TimeProvider _time;
+    private readonly TimeSpan _helloTimeout;
     private readonly LinkReactor _reactor;
+    private readonly RefusalLog _refusals;
+    private readonly HeartbeatSecurity _security;
+    private readonly ServerTlsContext? _tls;
+    private int _pending;
 
-    public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time)
+    /// <exception cref="TlsFileException">The TLS or secret files cannot be used.</exception>
+    public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time, HeartbeatSecurity? security = null)
     {
         _registry = registry;
         _checker = checker;
         _terminator = terminator;
         _log = log;
         _time = time;
-        _reactor = new LinkReactor(this, helloTimeout, time) { LogLine = log.Log };
+        _helloTimeout = helloTimeout;
+        _security = security ?? HeartbeatSecurity.None;
+        Secret = _security.SecretFile is { } secretFile ? TlsFiles.LoadSecret(secretFile) : null;
+        _tls = _security.Tls == HeartbeatTlsMode.Off
+            ? null
+            : ServerTlsContext.Load(new Configuration.ServerTlsSettings { Enabled = true, CertFile = _security.CertFile!, KeyFile = _security.KeyFile!, CaFile = _security.CaFile }, alpn: null, requireClientCertificate: _security.CaFile is not null);
+        _refusals = new RefusalLog(log, time);
+        _reactor = new LinkReactor(this, helloTimeout, time);
     }
 
     /// <summary>
@@ -50,41 +78,49 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     /// </summary>
     public bool ShuttingDown { get; set; }
 
-    /// <summary>Admits an accepted connection and hands it to the reactor.</summary>
-    public Task HandleAsync(Socket socket)
+    /// <summary>Connections refused before they became links, since start (the flood benchmark reads it).</summary>
+    public long Refusals => _refusals.Total;
+
+    /// <summary>What authentication asks of peers, for the start-up log line.</summary>
+    public string DescribeSecurity() =>
+        $"watchdog.ssl = {_security.Tls.ToString().ToLowerInvariant()}"
+        + (_tls is null ? string.Empty : _security.CaFile is null ? ", no client certificates" : ", client certificates required")
+        + (Secret is null ? string.Empty : ", shared secret")
+        + (_security.AuthenticationRequired ? string.Empty : "; peers are not authenticated");
+
+    /// <inheritdoc/>
+    public byte[]? Secret { get; }
+
+    /// <summary>Takes an accepted connection through TLS when it starts with a handshake, then hands it to the reactor.</summary>
+    public async Task HandleAsync(Socket socket)
     {
         ArgumentNullException.ThrowIfNull(socket);
-        using (socket)
+        var remote = socket.RemoteEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
+        if (Interlocked.Increment(ref _pending) > MaxPendingConnections)
         {
-            var remote = socket.RemoteEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
-            if (!_registry.TryReserve())
-            {
-                _log.Log($"too many heartbeat connections (max_heartbeat_connections = {_registry.MaxConnections}): refusing conmgr {remote}");
-                var refusal = HeartbeatCodec.ToArray(new RefusalFrame($"too many heartbeat connections (max_heartbeat_connections = {_registry.MaxConnections})"));
-                socket.Blocking = false;
-                socket.Send(refusal, SocketFlags.None, out _);
-                return Task.CompletedTask;
-            }
-
-            // The reactor gets its own descriptor for the socket; this Socket never did an async
-            // operation, so .NET never registered it with its own epoll, and closing it here
-            // leaves the reactor's descriptor the only one.
-            int fd;
-            try
-            {
-                fd = Epoll.Duplicate(socket.Handle);
-            }
-            catch (IOException ex)
-            {
-                _registry.Release();
-                _log.Error($"could not take over the connection from {remote}: {ex.Message}");
-                return Task.CompletedTask;
-            }
-
-            _reactor.Add(fd, remote);
+            Interlocked.Decrement(ref _pending);
+            _refusals.Record(remote, "pending", $"{MaxPendingConnections} connections are already in their handshake");
+            socket.Dispose();
+            return;
         }
 
-        return Task.CompletedTask;
+        var handedOver = false;
+        try
+        {
+            handedOver = _tls is null ? HandOverPlaintext(socket, remote, duplicateOnly: true) : await HandleWithTlsAsync(socket, remote, _tls);
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException)
+        {
+            _refusals.Record(remote, "hello", $"connection error: {ex.Message}");
+        }
+        finally
+        {
+            if (!handedOver)
+            {
+                Interlocked.Decrement(ref _pending);
+                socket.Dispose();
+            }
+        }
     }
 
     /// <summary>Sends the instance's new attributes to every conmgr at once.</summary>
@@ -97,7 +133,86 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         return _reactor.StopAsync(goodbye);
     }
 
-    public void Dispose() => _reactor.Dispose();
+    public void Dispose()
+    {
+        _reactor.Dispose();
+        _refusals.Dispose();
+    }
+
+    /// <summary>With watchdog.ssl on or require: the first byte tells a TLS handshake from a Hello.</summary>
+    private async Task<bool> HandleWithTlsAsync(Socket socket, IPEndPoint remote, ServerTlsContext tls)
+    {
+        using var deadline = new CancellationTokenSource(_helloTimeout, _time);
+        var first = new byte[1];
+        try
+        {
+            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _refusals.Record(remote, "hello", $"no hello within {HeartbeatLink.Format(_helloTimeout)}");
+            return false;
+        }
+
+        if (socket.Receive(first, SocketFlags.Peek) == 0)
+        {
+            _refusals.Record(remote, "hello", "connection closed before the handshake");
+            return false;
+        }
+
+        if (first[0] != TlsHandshakeRecord)
+        {
+            if (_security.Tls == HeartbeatTlsMode.Require)
+            {
+                Refuse(socket, remote, "plaintext", "this watchdog accepts TLS connections only (watchdog.ssl = require)");
+                return false;
+            }
+
+            return HandOverPlaintext(socket, remote, duplicateOnly: false);
+        }
+
+        var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        string? problem = null;
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(tls.Options(p => problem = p), deadline.Token);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            ssl.Dispose();
+            _refusals.Record(remote, "tls", $"TLS handshake failed: {problem ?? (ex is OperationCanceledException ? $"not finished within {HeartbeatLink.Format(_helloTimeout)}" : ex.Message)}");
+            return false;
+        }
+
+        // A certificate the CA vouched for authenticates the peer; without one it must prove the secret, if there is one.
+        var byCertificate = tls.RequireClientCertificate && ssl.RemoteCertificate is not null;
+        var fd = TlsTunnel.Open(ssl, socket);
+        _reactor.Add(fd, remote, mustProveSecret: !byCertificate && Secret is not null);
+        return true;
+    }
+
+    /// <summary>A plaintext peer goes to the reactor, unless authentication needs a certificate it cannot have.</summary>
+    private bool HandOverPlaintext(Socket socket, IPEndPoint remote, bool duplicateOnly)
+    {
+        if (_security.AuthenticationRequired && Secret is null)
+        {
+            Refuse(socket, remote, "plaintext", "this watchdog requires a client certificate: connect with TLS (heartbeat_sslrootcert, heartbeat_sslcert)");
+            return false;
+        }
+
+        // A socket that never did an async operation was never registered with .NET's epoll: a
+        // duplicate is enough. One that waited for its first byte was: take it out first.
+        var fd = duplicateOnly ? Epoll.Duplicate(socket.Handle) : RuntimeEpoll.Adopt(socket);
+        _reactor.Add(fd, remote, mustProveSecret: Secret is not null);
+        return true;
+    }
+
+    private void Refuse(Socket socket, IPEndPoint remote, string kind, string reason)
+    {
+        socket.Blocking = false;
+        socket.Send(HeartbeatCodec.ToArray(new RefusalFrame(reason)), SocketFlags.None, out _);
+        _refusals.Record(remote, kind, reason);
+    }
 
     string? IReactorPolicy.Judge(HelloFrame hello) => hello switch
     {
@@ -105,6 +220,20 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         { HeartbeatIntervalMs: < MinHeartbeatMs } or { HeartbeatTimeoutMs: < MinHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be at least {MinHeartbeatMs} ms",
         _ => null,
     };
+
+    string? IReactorPolicy.Admit(ReactorPeer peer)
+    {
+        LeavePending(peer);
+        if (!_registry.TryReserve())
+        {
+            return $"too many heartbeat connections (max_heartbeat_connections = {_registry.MaxConnections})";
+        }
+
+        peer.HoldsSlot = true;
+        return null;
+    }
+
+    void IReactorPolicy.Refused(ReactorPeer peer, string kind, string reason) => _refusals.Record(peer.Remote, kind, reason);
 
     InstanceAttributes IReactorPolicy.Established(ReactorPeer peer, HelloFrame hello)
     {
@@ -119,8 +248,15 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 
     void IReactorPolicy.Closed(ReactorPeer peer, string? reason)
     {
+        LeavePending(peer);
+
         // Free the slot first: a peer that sees the close may count on it.
-        _registry.Release();
+        if (peer.HoldsSlot)
+        {
+            peer.HoldsSlot = false;
+            _registry.Release();
+        }
+
         if (peer.Registered is not { } registered || reason is null)
         {
             return;
@@ -154,5 +290,14 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
                 _log.Error($"BUG: terminating the sessions of {registered.Address}: {ex}");
             }
         });
+    }
+
+    private void LeavePending(ReactorPeer peer)
+    {
+        if (peer.Pending)
+        {
+            peer.Pending = false;
+            Interlocked.Decrement(ref _pending);
+        }
     }
 }

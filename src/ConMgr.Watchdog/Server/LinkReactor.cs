@@ -12,11 +12,20 @@ namespace ConMgr.Watchdog.Server;
 /// <summary>What the reactor asks of the watchdog at each step of a connection's life (<see cref="HeartbeatServer"/>).</summary>
 internal interface IReactorPolicy
 {
+    /// <summary>The shared secret peers must prove (watchdog.secret_file), or null.</summary>
+    byte[]? Secret { get; }
+
     /// <summary>Why a Hello is refused, or null to accept it.</summary>
     string? Judge(HelloFrame hello);
 
-    /// <summary>The Hello was accepted: register the conmgr; returns the attributes to send it first.</summary>
+    /// <summary>The peer is authenticated (or nothing is asked of it): a slot for it, or why there is none.</summary>
+    string? Admit(ReactorPeer peer);
+
+    /// <summary>The peer was admitted and welcomed: register the conmgr; returns the attributes to send it first.</summary>
     InstanceAttributes Established(ReactorPeer peer, HelloFrame hello);
+
+    /// <summary>A connection that never became a link was refused or dropped (<paramref name="kind"/>: protocol, secret, slots, hello): counted, and logged without flooding the log.</summary>
+    void Refused(ReactorPeer peer, string kind, string reason);
 
     /// <summary>The connection is closed (its descriptor too); <paramref name="reason"/> is why, for an established link.</summary>
     void Closed(ReactorPeer peer, string? reason);
@@ -77,6 +86,7 @@ internal sealed class LinkReactor : IDisposable
         _helloTimeoutTicks = Ticks(helloTimeout);
         _beatSlackTicks = Ticks(BeatSlack);
         _epoll = Epoll.Create();
+        RuntimeEpoll.Own(_epoll);
         _wake = Epoll.CreateEventFd();
         Epoll.Add(_epoll, _wake, WakeToken);
         _thread = new Thread(Run) { IsBackground = true, Name = "heartbeat reactor" };
@@ -86,10 +96,14 @@ internal sealed class LinkReactor : IDisposable
     /// <summary>Completes when the reactor thread has closed every connection and stopped.</summary>
     public Task Stopped => _stopped.Task;
 
-    /// <summary>Takes over <paramref name="fd"/> (a connected socket nobody else polls) from <paramref name="remote"/>.</summary>
-    public void Add(int fd, IPEndPoint remote) => Post(() =>
+    /// <summary>
+    /// Takes over <paramref name="fd"/> (a connected socket nobody else polls, or a TLS tunnel's end)
+    /// from <paramref name="remote"/>; <paramref name="mustProveSecret"/> when it is not authenticated
+    /// by a certificate and the watchdog has a secret.
+    /// </summary>
+    public void Add(int fd, IPEndPoint remote, bool mustProveSecret) => Post(() =>
     {
-        var peer = new ReactorPeer(fd, remote) { Deadline = _time.GetTimestamp() + _helloTimeoutTicks };
+        var peer = new ReactorPeer(fd, remote, mustProveSecret) { Deadline = _time.GetTimestamp() + _helloTimeoutTicks };
         _peers[fd] = peer;
         Epoll.Add(_epoll, fd, (ulong)fd);
         Schedule(peer, peer.Deadline);
@@ -217,7 +231,10 @@ internal sealed class LinkReactor : IDisposable
             switch (peer.State)
             {
                 case ReactorPeerState.AwaitingHello when now >= peer.Deadline:
-                    Abandon(peer, $"no hello from {peer.Remote} within {HeartbeatLink.Format(_helloTimeout)}: closing");
+                    Abandon(peer, "hello", $"no hello within {HeartbeatLink.Format(_helloTimeout)}");
+                    continue;
+                case ReactorPeerState.Challenged when now >= peer.Deadline:
+                    Abandon(peer, "secret", $"no answer to the authentication challenge within {HeartbeatLink.Format(_helloTimeout)} (watchdog.hello_timeout)");
                     continue;
                 case ReactorPeerState.Up when now >= peer.Deadline:
                     End(peer, $"no heartbeat received for {HeartbeatLink.Format(TimeSpan.FromSeconds(peer.TimeoutTicks / (double)_time.TimestampFrequency))}");
@@ -330,6 +347,12 @@ internal sealed class LinkReactor : IDisposable
             return;
         }
 
+        if (peer.State == ReactorPeerState.Challenged)
+        {
+            Proof(peer, frame, now);
+            return;
+        }
+
         peer.Deadline = now + peer.TimeoutTicks;
         switch (frame)
         {
@@ -347,13 +370,67 @@ internal sealed class LinkReactor : IDisposable
     {
         if (frame is not HelloFrame hello)
         {
-            Refuse(peer, $"protocol violation: expected a hello frame, got {frame.Type}", $"refusing conmgr {peer.Remote}: protocol violation: expected a hello frame, got {frame.Type}");
+            Refuse(peer, "protocol", $"protocol violation: expected a hello frame, got {frame.Type}");
             return;
         }
 
         if (_policy.Judge(hello) is { } refusal)
         {
-            Refuse(peer, refusal, $"refusing conmgr {peer.Remote}: {refusal}");
+            Refuse(peer, "protocol", refusal);
+            return;
+        }
+
+        if (peer.MustProveSecret)
+        {
+            if (hello.MinorVersion < HeartbeatCodec.SecretMinorVersion)
+            {
+                Refuse(peer, "secret", $"this watchdog requires authentication (protocol {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.SecretMinorVersion}: a shared secret or a client certificate); conmgr speaks {hello.MajorVersion}.{hello.MinorVersion}");
+                return;
+            }
+
+            // The same deadline as the Hello's: the whole handshake fits in watchdog.hello_timeout.
+            peer.Hello = hello;
+            peer.Challenge = HeartbeatSecret.NewNonce();
+            peer.State = ReactorPeerState.Challenged;
+            Send(peer, new ChallengeFrame(peer.Challenge));
+            return;
+        }
+
+        Admit(peer, hello, now);
+    }
+
+    /// <summary>The answer to the challenge: the conmgr's proof checked, ours sent, then admission as for any Hello.</summary>
+    private void Proof(ReactorPeer peer, HeartbeatFrame frame, long now)
+    {
+        if (frame is not ProofFrame proof)
+        {
+            Refuse(peer, "secret", $"protocol violation: expected a proof frame, got {frame.Type}");
+            return;
+        }
+
+        var secret = _policy.Secret!;
+        if (!HeartbeatSecret.Matches(HeartbeatSecret.ConmgrProof(secret, peer.Challenge, proof.Nonce), proof.Mac))
+        {
+            Refuse(peer, "secret", "authentication failed: the proof does not match this watchdog's secret (watchdog.secret_file)");
+            return;
+        }
+
+        Send(peer, new ProofFrame(peer.Challenge!, HeartbeatSecret.WatchdogProof(secret, proof.Nonce, peer.Challenge)));
+        var hello = peer.Hello!;
+        peer.Hello = null;
+        peer.Challenge = null;
+        if (peer.State != ReactorPeerState.Closed)
+        {
+            Admit(peer, hello, now);
+        }
+    }
+
+    /// <summary>An authenticated (or unauthenticated where nothing is asked) Hello: a slot, Welcome, attributes, the first beat.</summary>
+    private void Admit(ReactorPeer peer, HelloFrame hello, long now)
+    {
+        if (_policy.Admit(peer) is { } full)
+        {
+            Refuse(peer, "slots", full);
             return;
         }
 
@@ -380,9 +457,9 @@ internal sealed class LinkReactor : IDisposable
 
     private void ProtocolViolation(ReactorPeer peer, string error)
     {
-        if (peer.State == ReactorPeerState.AwaitingHello)
+        if (peer.State is ReactorPeerState.AwaitingHello or ReactorPeerState.Challenged)
         {
-            Refuse(peer, $"protocol violation: {error}", $"invalid hello from {peer.Remote}: {error}");
+            Refuse(peer, peer.State == ReactorPeerState.Challenged ? "secret" : "protocol", $"protocol violation: {error}");
         }
         else
         {
@@ -391,19 +468,20 @@ internal sealed class LinkReactor : IDisposable
     }
 
     /// <summary>Refusal frame, then close: a connection that never became a link.</summary>
-    private void Refuse(ReactorPeer peer, string refusal, string logLine)
+    private void Refuse(ReactorPeer peer, string kind, string refusal)
     {
         Send(peer, new RefusalFrame(refusal));
-        Abandon(peer, logLine);
+        Abandon(peer, kind, refusal);
     }
 
-    /// <summary>Closes a connection that never became a link: its slot is freed first (a peer that sees the close may count on it).</summary>
-    private void Abandon(ReactorPeer peer, string logLine)
+    /// <summary>Closes a connection that never became a link, and reports why (counted, rate-limited in the log).</summary>
+    private void Abandon(ReactorPeer peer, string kind, string reason)
     {
         if (peer.State != ReactorPeerState.Closed)
         {
+            Close(peer);
             _policy.Closed(peer, null);
-            Close(peer, logLine);
+            _policy.Refused(peer, kind, reason);
         }
     }
 
@@ -431,11 +509,15 @@ internal sealed class LinkReactor : IDisposable
         }
 
         var wasUp = peer.State == ReactorPeerState.Up;
-        Close(peer, null);
+        Close(peer);
         _policy.Closed(peer, wasUp ? reason : null);
+        if (!wasUp)
+        {
+            _policy.Refused(peer, peer.Challenge is null ? "hello" : "secret", reason);
+        }
     }
 
-    private void Close(ReactorPeer peer, string? logLine)
+    private void Close(ReactorPeer peer)
     {
         if (peer.State == ReactorPeerState.Closed)
         {
@@ -447,12 +529,5 @@ internal sealed class LinkReactor : IDisposable
         _peers.Remove(peer.Fd);
         Epoll.Remove(_epoll, peer.Fd);
         Epoll.Close(peer.Fd);
-        if (logLine is not null)
-        {
-            LogLine?.Invoke(logLine);
-        }
     }
-
-    /// <summary>Where the reactor's own LOG lines go (hello timeouts, refusals).</summary>
-    public Action<string>? LogLine { get; init; }
 }

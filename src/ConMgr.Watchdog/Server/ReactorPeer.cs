@@ -10,6 +10,9 @@ internal enum ReactorPeerState
     /// <summary>Accepted; must send a valid Hello before its hello deadline.</summary>
     AwaitingHello,
 
+    /// <summary>Hello accepted, Challenge sent (shared secret): must send its Proof before the same deadline.</summary>
+    Challenged,
+
     /// <summary>Hello accepted: beats both ways, dies after heartbeat_timeout of silence.</summary>
     Up,
 
@@ -22,11 +25,26 @@ internal enum ReactorPeerState
 /// idle (a partial frame keeps at most one frame's bytes until it completes), no timer object
 /// (one priority queue of due times serves all), no task. Touched only on the reactor thread.
 /// </summary>
-internal sealed class ReactorPeer(int fd, IPEndPoint remote)
+internal sealed class ReactorPeer(int fd, IPEndPoint remote, bool mustProveSecret)
 {
     public int Fd { get; } = fd;
 
     public IPEndPoint Remote { get; } = remote;
+
+    /// <summary>The peer is not authenticated by a certificate and the watchdog has a secret: it must prove it.</summary>
+    public bool MustProveSecret { get; } = mustProveSecret;
+
+    /// <summary>The Hello, kept while the peer answers the challenge.</summary>
+    public Protocol.Heartbeat.HelloFrame? Hello { get; set; }
+
+    /// <summary>The nonce of the challenge sent.</summary>
+    public byte[]? Challenge { get; set; }
+
+    /// <summary>True until the peer is admitted or closed: it counts among the connections awaiting authentication.</summary>
+    public bool Pending { get; set; } = true;
+
+    /// <summary>True once the peer holds one of max_heartbeat_connections' slots.</summary>
+    public bool HoldsSlot { get; set; }
 
     public ReactorPeerState State { get; set; } = ReactorPeerState.AwaitingHello;
 

@@ -1,4 +1,4 @@
-// BackendTlsContext.cs: conmgr as a TLS client of the servers: backend_sslmode's meaning, the roots, conmgr's own certificate.
+// ClientTlsContext.cs: conmgr as a TLS client of the servers: backend_sslmode's meaning, the roots, conmgr's own certificate.
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using ConMgr.Configuration;
@@ -7,17 +7,18 @@ using ConMgr.Hosting.Tls;
 namespace ConMgr.Daemon.Tls;
 
 /// <summary>
-/// Loaded once from <see cref="BackendTlsSettings"/> (and again on SIGHUP). The modes mean what
+/// Loaded once from <see cref="BackendTlsSettings"/> (and again on SIGHUP); the heartbeat's is a
+/// verify-full one built from heartbeat_sslrootcert, heartbeat_sslcert and heartbeat_sslkey. The modes mean what
 /// libpq's sslmode means: <c>require</c> encrypts without checking the server's certificate,
 /// <c>verify-ca</c> checks it chains to <c>backend_sslrootcert</c>, <c>verify-full</c> also that it
 /// names the host conmgr connects to (<c>backend_hostN</c>, or the address of <c>backend_hostaddrN</c>).
 /// </summary>
-public sealed class BackendTlsContext
+public sealed class ClientTlsContext
 {
     private readonly CertificateCheck? _check;
     private readonly SslStreamCertificateContext? _clientCertificate;
 
-    private BackendTlsContext(BackendSslMode mode, CertificateCheck? check, SslStreamCertificateContext? clientCertificate)
+    private ClientTlsContext(BackendSslMode mode, CertificateCheck? check, SslStreamCertificateContext? clientCertificate)
     {
         Mode = mode;
         _check = check;
@@ -39,7 +40,7 @@ public sealed class BackendTlsContext
     public bool TlsRequired => Mode >= BackendSslMode.Require;
 
     /// <exception cref="TlsFileException">A file named by the settings cannot be used.</exception>
-    public static BackendTlsContext Load(BackendTlsSettings settings)
+    public static ClientTlsContext Load(BackendTlsSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         CertificateCheck? check = null;
@@ -55,7 +56,7 @@ public sealed class BackendTlsContext
             client = SslStreamCertificateContext.Create(certificate, intermediates, offline: true);
         }
 
-        return new BackendTlsContext(settings.Mode, check, client);
+        return new ClientTlsContext(settings.Mode, check, client);
     }
 
     /// <summary>The handshake's options for <paramref name="instance"/>; <paramref name="onProblem"/> hears why its certificate was refused.</summary>
