@@ -203,6 +203,9 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         // A socket that never did an async operation was never registered with .NET's epoll: a
         // duplicate is enough. One that waited for its first byte was: take it out first.
         var fd = duplicateOnly ? Epoll.Duplicate(socket.Handle) : RuntimeEpoll.Adopt(socket);
+
+        // Closed without a shutdown: the reactor's duplicate is now the connection's only descriptor.
+        socket.Dispose();
         _reactor.Add(fd, remote, mustProveSecret: Secret is not null);
         return true;
     }

@@ -1,4 +1,4 @@
-// LinkCutTests.cs: a real cut between two network namespaces while a query runs: conmgr and the server both notice in time.
+// LinkCutTests.cs: a real cut between two network namespaces while a query runs: conmgr and the server both notice in time, with the heartbeat in plaintext, over mutual TLS, or with the shared secret.
 using System.Globalization;
 using ConMgr.Testing;
 using static ConMgr.IntegrationTests.Heartbeat.HeartbeatSettings;
@@ -10,13 +10,24 @@ public sealed class LinkCutTests
 {
     private const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
 
-    [Fact]
-    public async Task Cut_link_is_detected_by_conmgr_and_the_server_kills_the_client_hosts_sessions()
+    /// <param name="authentication">plaintext, mutual TLS (watchdog.ssl = require, certificates both ways), or the shared secret.</param>
+    [Theory]
+    [InlineData("plaintext")]
+    [InlineData("mutual TLS")]
+    [InlineData("shared secret")]
+    public async Task Cut_link_is_detected_by_conmgr_and_the_server_kills_the_client_hosts_sessions(string authentication)
     {
+        using var auth = await HeartbeatAuthSetup.CreateAsync(NetworkLink.ServerAddress);
+        var (watchdogSettings, conmgrLines) = authentication switch
+        {
+            "mutual TLS" => (auth.WatchdogTls(), auth.ConmgrTls()),
+            "shared secret" => (auth.WatchdogSecret, auth.ConmgrSecret()),
+            _ => (Array.Empty<string>(), string.Empty),
+        };
         await using var link = await NetworkLink.CreateAsync();
-        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, CheckAttrIntervalMs));
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, CheckAttrIntervalMs) with { ExtraSettings = watchdogSettings });
         var clientHost = new RunAs("postgres", link.ClientNamespace);
-        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster), clientHost);
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + conmgrLines + ConMgrNode.InstanceLines(cluster), clientHost);
         await node.StartAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up" && i.Role == "primary", Deadline, "the link across the namespaces");
 
