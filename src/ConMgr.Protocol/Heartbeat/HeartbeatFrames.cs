@@ -132,6 +132,11 @@ public sealed record ChallengeFrame(byte[] Nonce) : HeartbeatFrame
     public override int PayloadLength => HeartbeatSecret.NonceLength;
 
     public override void WritePayload(Span<byte> destination) => Nonce.AsSpan(0, HeartbeatSecret.NonceLength).CopyTo(destination);
+
+    /// <summary>By content: two challenges with the same nonce are the same frame.</summary>
+    public bool Equals(ChallengeFrame? other) => other is not null && Nonce.AsSpan().SequenceEqual(other.Nonce);
+
+    public override int GetHashCode() => BitConverter.ToInt32(Nonce, 0);
 }
 
 /// <summary>
@@ -150,4 +155,9 @@ public sealed record ProofFrame(byte[] Nonce, byte[] Mac) : HeartbeatFrame
         Nonce.AsSpan(0, HeartbeatSecret.NonceLength).CopyTo(destination);
         Mac.AsSpan(0, HeartbeatSecret.MacLength).CopyTo(destination[HeartbeatSecret.NonceLength..]);
     }
+
+    /// <summary>By content, as the other frames compare.</summary>
+    public bool Equals(ProofFrame? other) => other is not null && Nonce.AsSpan().SequenceEqual(other.Nonce) && Mac.AsSpan().SequenceEqual(other.Mac);
+
+    public override int GetHashCode() => BitConverter.ToInt32(Mac, 0);
 }

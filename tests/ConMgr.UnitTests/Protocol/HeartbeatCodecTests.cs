@@ -19,6 +19,8 @@ public sealed class HeartbeatCodecTests
         new GoodbyeFrame("conmgr shutting down"),
         new RefusalFrame("too many heartbeat connections (max_heartbeat_connections = 3)"),
         new GoodbyeFrame(string.Empty),
+        new ChallengeFrame([.. Enumerable.Range(1, 32).Select(i => (byte)i)]),
+        new ProofFrame([.. Enumerable.Range(1, 32).Select(i => (byte)(255 - i))], [.. Enumerable.Range(1, 32).Select(i => (byte)(i * 7))]),
     };
 
     [Fact]
