@@ -17,14 +17,24 @@ public static class DetectionBenchmark
     internal const string ClientSessions = $"select count(*) from pg_stat_activity where client_addr = '{NetworkLink.ClientAddress}' and backend_type = 'client backend'";
     private static readonly TimeSpan PollEvery = TimeSpan.FromMilliseconds(5);
 
-    public static async Task RunAsync(int cuts, TimeSpan interval, TimeSpan timeout, TimeSpan tcpWindow)
+    /// <param name="authentication">How the heartbeat is authenticated: <c>plaintext</c>, <c>tls</c> (mutual TLS) or <c>secret</c>.</param>
+    /// <param name="tcpBaseline">Also measure plain TCP without conmgr (the baseline; skipped for the authenticated reruns).</param>
+    public static async Task RunAsync(int cuts, TimeSpan interval, TimeSpan timeout, TimeSpan tcpWindow, string authentication = "plaintext", bool tcpBaseline = true)
     {
-        Console.WriteLine($"detection: {cuts} cuts, heartbeat_interval {interval.TotalMilliseconds} ms, heartbeat_timeout {timeout.TotalMilliseconds} ms");
+        Console.WriteLine($"detection: {cuts} cuts, heartbeat_interval {interval.TotalMilliseconds} ms, heartbeat_timeout {timeout.TotalMilliseconds} ms, heartbeat {authentication}");
+        using var auth = await HeartbeatAuthSetup.CreateAsync(NetworkLink.ServerAddress);
+        var (watchdogSettings, conmgrLines) = authentication switch
+        {
+            "tls" => (auth.WatchdogTls(), auth.ConmgrTls()),
+            "secret" => (auth.WatchdogSecret, auth.ConmgrSecret()),
+            "plaintext" => (Array.Empty<string>(), string.Empty),
+            _ => throw new ArgumentException($"unknown heartbeat authentication {authentication}: plaintext, tls or secret"),
+        };
         await using var link = await NetworkLink.CreateAsync();
-        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, 1000));
+        await using var cluster = await PgCluster.StartAsync(link.ServerCluster(0, 1000) with { ExtraSettings = watchdogSettings });
         var clientHost = new RunAs("postgres", link.ClientNamespace);
         await using var node = await ConMgrNode.CreateAsync(
-            $"heartbeat_interval = {interval.TotalMilliseconds}ms\nheartbeat_timeout = {timeout.TotalMilliseconds}ms\nheartbeat_connect_interval = 100ms\nheartbeat_connect_timeout = 2s\n" + ConMgrNode.InstanceLines(cluster),
+            $"heartbeat_interval = {interval.TotalMilliseconds}ms\nheartbeat_timeout = {timeout.TotalMilliseconds}ms\nheartbeat_connect_interval = 100ms\nheartbeat_connect_timeout = 2s\n" + conmgrLines + ConMgrNode.InstanceLines(cluster),
             clientHost);
         await node.StartAsync();
 
@@ -60,6 +70,11 @@ public static class DetectionBenchmark
         var timeoutMs = timeout.TotalMilliseconds;
         Console.WriteLine($"conmgr notices: {Stats.Summary(conmgr)}; median/timeout = {Stats.Percentile(conmgr, 50) / timeoutMs:0.000}, max/timeout = {conmgr.Max() / timeoutMs:0.000}");
         Console.WriteLine($"server kills:   {Stats.Summary(server)}; median/timeout = {Stats.Percentile(server, 50) / timeoutMs:0.000}, max/timeout = {server.Max() / timeoutMs:0.000}");
+
+        if (!tcpBaseline)
+        {
+            return;
+        }
 
         // No conmgr from here on: its heartbeat would make the server notice, which is what plain TCP must do alone.
         var pid = node.Pid;

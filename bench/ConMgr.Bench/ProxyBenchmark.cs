@@ -15,33 +15,44 @@ namespace ConMgr.Bench;
 /// The three other paths reach the server at 127.0.0.2 (so their sessions' client_addr is
 /// 127.0.0.2): the watchdog's terminator acts on conmgr's address, 127.0.0.1, and a lost conmgr
 /// heartbeat must not end the peers' sessions mid-run.
+/// With <c>--tls</c> every hop is TLS: pgbench with sslmode=require to each path, conmgr with
+/// ssl = on and backend_sslmode = require, PgBouncer with client_tls_sslmode and
+/// server_tls_sslmode require, the server with ssl = on; HAProxy (TCP mode) is left out.
 /// </summary>
 public static partial class ProxyBenchmark
 {
     private static string[] Paths = ["direct", "conmgr", "pgbouncer", "haproxy"];
 
-    public static async Task RunAsync(int rounds, int seconds, string modes, string? paths = null)
+    public static async Task RunAsync(int rounds, int seconds, string modes, string? paths = null, bool tls = false)
     {
-        Paths = paths?.Split(',') ?? Paths;
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, ExtraSettings = ["max_connections = 100", "listen_addresses = '127.0.0.1,127.0.0.2'"] });
+        Paths = paths?.Split(',') ?? (tls ? ["direct", "conmgr", "pgbouncer"] : Paths);
+        using var pkiDirectory = new ScratchDirectory("pki");
+        using var pki = TestPki.Create(Path.Combine(pkiDirectory.Path, "ca"));
+        var certificate = pki.Issue("server", "localhost", ["localhost", "127.0.0.1", "127.0.0.2"]);
+        await pki.ChownAsync();
+        string[] serverTls = tls ? ["ssl = on", $"ssl_cert_file = '{certificate.Cert}'", $"ssl_key_file = '{certificate.Key}'"] : [];
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, ExtraSettings = ["max_connections = 100", "listen_addresses = '127.0.0.1,127.0.0.2'", .. serverTls] });
         var primary = cluster.Primary;
         var rw = FreePort.Next();
-        await using var node = await ConMgrNode.CreateAsync($"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\nlog_min_messages = log\n" + ConMgrNode.InstanceLines(cluster));
+        var conmgrTls = tls ? $"ssl = on\nssl_cert_file = '{certificate.Cert}'\nssl_key_file = '{certificate.Key}'\nbackend_sslmode = require\n" : "backend_sslmode = disable\n";
+        await using var node = await ConMgrNode.CreateAsync($"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\nlog_min_messages = log\n" + conmgrTls + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
         using var scratch = new ScratchDirectory("proxybench");
         var directory = scratch.Path;
         const string PeerAddress = "127.0.0.2";
-        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, PeerAddress, primary.Port, "pool_mode = session\ndefault_pool_size = 20\nmax_client_conn = 1000");
+        var bouncerTls = tls ? $"\nclient_tls_sslmode = require\nclient_tls_cert_file = {certificate.Cert}\nclient_tls_key_file = {certificate.Key}\nserver_tls_sslmode = require" : string.Empty;
+        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, PeerAddress, primary.Port, "pool_mode = session\ndefault_pool_size = 20\nmax_client_conn = 1000" + bouncerTls);
         await using var _ = pgbouncer;
-        var (haproxy, haproxyPort) = await StartHaproxyAsync(directory, primary.Port);
+        var (haproxy, haproxyPort) = Paths.Contains("haproxy") ? await StartHaproxyAsync(directory, primary.Port) : (null, 0);
         await using var __ = haproxy;
+        Environment = tls ? new Dictionary<string, string> { ["PGSSLMODE"] = "require" } : null;
         var ports = new Dictionary<string, int> { ["direct"] = primary.Port, ["conmgr"] = rw, ["pgbouncer"] = pgbouncerPort, ["haproxy"] = haproxyPort };
         var hosts = new Dictionary<string, string> { ["direct"] = PeerAddress, ["conmgr"] = "127.0.0.1", ["pgbouncer"] = "127.0.0.1", ["haproxy"] = "127.0.0.1" };
 
         (await PgBenchAsync(PeerAddress, primary.Port, ["-i", "-q", "-s", "10"])).EnsureSuccess("pgbench -i");
         var incidents = new HeartbeatIncidents(node.LogFile, primary.LogFile);
-        Console.WriteLine($"proxy: pgbench -T {seconds}, {rounds} rounds, paths rotated each round; scale 10");
+        Console.WriteLine($"proxy: pgbench -T {seconds}, {rounds} rounds, paths rotated each round; scale 10{(tls ? "; every hop TLS (sslmode=require)" : string.Empty)}");
         foreach (var mode in modes.Split(','))
         {
             string[] args = mode switch
@@ -89,8 +100,11 @@ public static partial class ProxyBenchmark
         }
     }
 
+    /// <summary>libpq's environment for pgbench: PGSSLMODE=require in the TLS runs.</summary>
+    private static Dictionary<string, string>? Environment;
+
     internal static Task<ProcessResult> PgBenchAsync(string host, int port, string[] args) =>
-        ProcessRunner.RunAsync(PgBinaries.Path("pgbench"), ["-h", host, "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromMinutes(10));
+        ProcessRunner.RunAsync(PgBinaries.Path("pgbench"), ["-h", host, "-p", port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromMinutes(10), Environment);
 
     internal static double Parse(Regex pattern, string output) =>
         pattern.Match(output) is { Success: true } m ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) : throw new InvalidOperationException($"no match for {pattern} in:\n{output}");

@@ -16,23 +16,29 @@ namespace ConMgr.Bench;
 /// Each round measures the watchdog and then, with the same peers' code, bench/floor/heartbeat_floor:
 /// a C program that makes only the system calls the watchdog must make (one recv and one send per
 /// peer-second), so the ratio says what the watchdog adds over what any implementation pays here.
+/// With <c>--tls</c> the watchdog has watchdog.ssl = on and each round measures, after the
+/// plaintext peers, the same number of TLS peers (SslStream and the same tunnel conmgr uses),
+/// against the same watchdog settings: what TLS adds per peer.
 /// </summary>
 public static class ScaleBenchmark
 {
     private static readonly TimeSpan Interval = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
-    public static async Task RunAsync(IReadOnlyList<int> peerCounts, TimeSpan settle, TimeSpan window, int rounds)
+    public static async Task RunAsync(IReadOnlyList<int> peerCounts, TimeSpan settle, TimeSpan window, int rounds, bool tls = false)
     {
+        using var auth = await HeartbeatAuthSetup.CreateAsync("127.0.0.1");
         await using var cluster = await PgCluster.StartAsync(new PgClusterOptions
         {
             Standbys = 0,
             Watchdog = WatchdogMode.Standalone,
-            ExtraSettings = ["watchdog.max_heartbeat_connections = 20000", "max_connections = 40"],
+            ExtraSettings = ["watchdog.max_heartbeat_connections = 20000", "max_connections = 40", .. tls ? auth.WatchdogTls("on", clientCertificates: false) : []],
         });
+        var client = tls ? TlsClient(auth) : null;
         foreach (var peers in peerCounts)
         {
             var watchdogCpu = new List<double>();
+            var tlsCpu = new List<double>();
             var floorCpu = new List<double>();
             for (var round = 1; round <= rounds; round++)
             {
@@ -41,6 +47,14 @@ public static class ScaleBenchmark
                     var m = await MeasureAsync(watchdog.Pid, cluster.Primary.WatchdogPort, peers, settle, window);
                     watchdogCpu.Add(m.UserUs + m.SystemUs);
                     Console.WriteLine(Line($"scale: {peers,6} peers, round {round}: cm_watchdog     {m}"));
+                }
+
+                if (client is not null)
+                {
+                    await using var watchdog = await cluster.Primary.StartStandaloneWatchdogAsync();
+                    var t = await MeasureAsync(watchdog.Pid, cluster.Primary.WatchdogPort, peers, settle, window, client);
+                    tlsCpu.Add(t.UserUs + t.SystemUs);
+                    Console.WriteLine(Line($"scale: {peers,6} peers, round {round}: cm_watchdog TLS {t}"));
                 }
 
                 using var floor = StartFloor(out var floorPort);
@@ -53,6 +67,12 @@ public static class ScaleBenchmark
 
             var w = Stats.Percentile(watchdogCpu, 50);
             var fl = Stats.Percentile(floorCpu, 50);
+            if (tlsCpu.Count > 0)
+            {
+                var t = Stats.Percentile(tlsCpu, 50);
+                Console.WriteLine(Line($"scale: {peers,6} peers: median CPU per peer-second: TLS {t:0.0} µs, plaintext {w:0.0} µs, ratio {t / w:0.00}; per-round ratios {string.Join(", ", tlsCpu.Zip(watchdogCpu, (a, b) => (a / b).ToString("0.00", CultureInfo.InvariantCulture)))}"));
+            }
+
             Console.WriteLine(Line($"scale: {peers,6} peers: median CPU per peer-second: cm_watchdog {w:0.0} µs, C floor {fl:0.0} µs, ratio {w / fl:0.00}; per-round ratios {string.Join(", ", watchdogCpu.Zip(floorCpu, (a, b) => (a / b).ToString("0.00", CultureInfo.InvariantCulture)))}"));
         }
     }
@@ -65,12 +85,26 @@ public static class ScaleBenchmark
             $"CPU {(UserUs + SystemUs) * Peers / 1e4:0.0}% of one core = {UserUs + SystemUs:0.0} µs per peer-second (user {UserUs:0.0}, system {SystemUs:0.0}); RSS {IdleRss / 1048576.0:0.0} -> {Rss / 1048576.0:0.0} MiB = {(double)(Rss - IdleRss) / Peers:0} B per peer; {Alive} links alive; peers' side {ClientManagedPerLink:0} managed B per link");
     }
 
-    private static async Task<Measurement> MeasureAsync(int pid, int port, int peers, TimeSpan settle, TimeSpan window)
+    /// <summary>TLS to the watchdog as conmgr makes it: its certificate verified against the test CA.</summary>
+    private static System.Net.Security.SslClientAuthenticationOptions TlsClient(HeartbeatAuthSetup auth)
+    {
+        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        roots.ImportFromPemFile(auth.Pki.CaFile);
+        var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+        {
+            TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+        };
+        policy.CustomTrustStore.AddRange(roots);
+        return new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "127.0.0.1", CertificateChainPolicy = policy };
+    }
+
+    private static async Task<Measurement> MeasureAsync(int pid, int port, int peers, TimeSpan settle, TimeSpan window, System.Net.Security.SslClientAuthenticationOptions? tls = null)
     {
         await Task.Delay(settle);
         var idleRss = RssBytes(pid);
         var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var links = await ConnectAsync(port, peers);
+        var links = await ConnectAsync(port, peers, tls);
         try
         {
             var clientManaged = (GC.GetTotalMemory(forceFullCollection: true) - managedBefore) / (double)peers;
@@ -114,14 +148,22 @@ public static class ScaleBenchmark
         return process;
     }
 
-    private static async Task<List<(HeartbeatLink Link, Task<string> Run)>> ConnectAsync(int port, int count)
+    private static async Task<List<(HeartbeatLink Link, Task<string> Run)>> ConnectAsync(int port, int count, System.Net.Security.SslClientAuthenticationOptions? tls)
     {
         var links = new List<(HeartbeatLink, Task<string>)>(count);
         for (var i = 0; i < count; i++)
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             await socket.ConnectAsync(IPAddress.Loopback, port);
-            var channel = new HeartbeatChannel(socket);
+            var linkSocket = socket;
+            if (tls is not null)
+            {
+                var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false));
+                await ssl.AuthenticateAsClientAsync(tls);
+                linkSocket = Hosting.Tls.TlsTunnel.OpenSocket(ssl, socket);
+            }
+
+            var channel = new HeartbeatChannel(linkSocket);
             var frames = await HeartbeatHandshake.ClientAsync(channel, Interval, Timeout, Random.Shared.NextInt64(1, long.MaxValue), CancellationToken.None);
             if (frames is not [WelcomeFrame, ..])
             {

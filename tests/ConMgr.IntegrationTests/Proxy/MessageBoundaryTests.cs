@@ -14,6 +14,7 @@ namespace ConMgr.IntegrationTests.Proxy;
 /// primary's watchdog: conmgr.conf points backend_port0 at the script and watchdog_port0 at the
 /// watchdog). It authenticates the client, answers its query with either one whole DataRow or the
 /// first half of one, and falls silent. Freezing the real primary then loses the heartbeat.
+/// The script speaks no SSL negotiation: backend_sslmode = disable.
 /// </summary>
 public sealed class MessageBoundaryTests
 {
@@ -52,7 +53,7 @@ public sealed class MessageBoundaryTests
         fakeServer.Start();
         var rw = FreePort.Next();
         await using var node = await ConMgrNode.CreateAsync(
-            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\n" +
+            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nbackend_sslmode = disable\n" +
             $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {((IPEndPoint)fakeServer.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}\nwatchdog_port0 = {cluster.Primary.WatchdogPort.ToString(CultureInfo.InvariantCulture)}\n");
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Heartbeat == "up" && s.Role == "primary", TransparentCluster.Deadline, "the primary's heartbeat");

@@ -26,6 +26,14 @@ public sealed class ChannelBindingTests
         var require = await PsqlAsync(t, "require");
         Assert.NotEqual(0, require.ExitCode);
         Assert.Contains("channel binding is required, but server did not offer an authentication method that supports channel binding", require.Output, StringComparison.Ordinal);
+
+        // Npgsql sends 'y' when no -PLUS is offered; a server whose own link is plaintext accepts it.
+        await using (var connection = await OpenNpgsqlAsync(t, "Prefer"))
+        {
+            Assert.Equal("scram_user", await Proxy.ProxyCluster.ScalarAsync<string>(connection, "select current_user"));
+        }
+
+        await Assert.ThrowsAnyAsync<NpgsqlException>(() => OpenNpgsqlAsync(t, "Require"));
     }
 
     [Fact]

@@ -1,15 +1,14 @@
 // HeartbeatAuthSetup.cs: the files an authenticated heartbeat needs (a CA, the watchdog's and conmgr's certificates, a shared secret) and the settings that name them.
 using System.Security.Cryptography;
-using ConMgr.Testing;
 
-namespace ConMgr.IntegrationTests.Heartbeat;
+namespace ConMgr.Testing;
 
 /// <summary>
-/// One test's heartbeat credentials: the watchdog's certificate for <c>watchdogHost</c>, conmgr's
+/// One test's (or benchmark's) heartbeat credentials: the watchdog's certificate for <c>watchdogHost</c>, conmgr's
 /// client certificate, a stranger's client certificate from another CA, the shared secret and a
 /// wrong one. Every file belongs to the postgres OS user (the watchdog and conmgr run as it).
 /// </summary>
-internal sealed class HeartbeatAuthSetup : IDisposable
+public sealed class HeartbeatAuthSetup : IDisposable
 {
     private HeartbeatAuthSetup(TestPki pki, TestPki other, CertificateFiles watchdog, CertificateFiles conmgr, CertificateFiles stranger, string secret, string wrongSecret)
     {
@@ -36,9 +35,9 @@ internal sealed class HeartbeatAuthSetup : IDisposable
 
     public string WrongSecretFile { get; }
 
-    /// <summary>watchdog.ssl = <paramref name="ssl"/> with its certificate, and conmgr certificates required (the CA).</summary>
-    public string[] WatchdogTls(string ssl = "require") =>
-        [$"watchdog.ssl = {ssl}", $"watchdog.ssl_cert_file = '{Watchdog.Cert}'", $"watchdog.ssl_key_file = '{Watchdog.Key}'", $"watchdog.ssl_ca_file = '{Pki.CaFile}'"];
+    /// <summary>watchdog.ssl = <paramref name="ssl"/> with its certificate, and conmgr certificates required (the CA) unless <paramref name="clientCertificates"/> is false.</summary>
+    public string[] WatchdogTls(string ssl = "require", bool clientCertificates = true) =>
+        [$"watchdog.ssl = {ssl}", $"watchdog.ssl_cert_file = '{Watchdog.Cert}'", $"watchdog.ssl_key_file = '{Watchdog.Key}'", $"watchdog.ssl_ca_file = '{(clientCertificates ? Pki.CaFile : "none")}'"];
 
     public string[] WatchdogSecret => [$"watchdog.secret_file = '{SecretFile}'"];
 
