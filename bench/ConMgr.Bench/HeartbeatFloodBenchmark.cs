@@ -121,10 +121,7 @@ public static class HeartbeatFloodBenchmark
     /// <summary>A client with a certificate from a CA the watchdog does not trust; it trusts the watchdog.</summary>
     private static SslClientAuthenticationOptions StrangerOptions(HeartbeatAuthSetup auth)
     {
-        var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(auth.Pki.CaFile);
-        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
-        policy.CustomTrustStore.AddRange(roots);
+        var policy = TestPki.TrustOnly(auth.Pki.CaFile);
         var certificate = X509Certificate2.CreateFromPemFile(auth.Stranger.Cert, auth.Stranger.Key);
         return new SslClientAuthenticationOptions { TargetHost = "127.0.0.1", CertificateChainPolicy = policy, ClientCertificates = [certificate] };
     }

@@ -26,8 +26,7 @@ public static partial class ProxyBenchmark
     public static async Task RunAsync(int rounds, int seconds, string modes, string? paths = null, bool tls = false)
     {
         Paths = paths?.Split(',') ?? (tls ? ["direct", "conmgr", "pgbouncer"] : Paths);
-        using var pkiDirectory = new ScratchDirectory("pki");
-        using var pki = TestPki.Create(Path.Combine(pkiDirectory.Path, "ca"));
+        using var pki = TestPki.CreateTemporary();
         var certificate = pki.Issue("server", "localhost", ["localhost", "127.0.0.1", "127.0.0.2"]);
         await pki.ChownAsync();
         string[] serverTls = tls ? ["ssl = on", $"ssl_cert_file = '{certificate.Cert}'", $"ssl_key_file = '{certificate.Key}'"] : [];

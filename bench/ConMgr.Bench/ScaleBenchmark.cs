@@ -86,18 +86,8 @@ public static class ScaleBenchmark
     }
 
     /// <summary>TLS to the watchdog as conmgr makes it: its certificate verified against the test CA.</summary>
-    private static System.Net.Security.SslClientAuthenticationOptions TlsClient(HeartbeatAuthSetup auth)
-    {
-        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-        roots.ImportFromPemFile(auth.Pki.CaFile);
-        var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
-        {
-            TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-        };
-        policy.CustomTrustStore.AddRange(roots);
-        return new System.Net.Security.SslClientAuthenticationOptions { TargetHost = "127.0.0.1", CertificateChainPolicy = policy };
-    }
+    private static System.Net.Security.SslClientAuthenticationOptions TlsClient(HeartbeatAuthSetup auth) =>
+        new() { TargetHost = "127.0.0.1", CertificateChainPolicy = TestPki.TrustOnly(auth.Pki.CaFile) };
 
     private static async Task<Measurement> MeasureAsync(int pid, int port, int peers, TimeSpan settle, TimeSpan window, System.Net.Security.SslClientAuthenticationOptions? tls = null)
     {

@@ -52,7 +52,7 @@ public sealed class HeartbeatAuthSetup : IDisposable
 
     public static async Task<HeartbeatAuthSetup> CreateAsync(string watchdogHost)
     {
-        var pki = TestPki.Create(Path.Combine(PgCluster.TestRoot, "pki-" + Guid.NewGuid().ToString("N")[..12]));
+        var pki = TestPki.CreateTemporary();
         var other = TestPki.Create(Path.Combine(pki.Directory, "other"), "Some Other CA");
         var watchdog = pki.Issue("watchdog", watchdogHost, [watchdogHost, "localhost"]);
         var conmgr = pki.Issue("conmgr-client", "conmgr", ["conmgr.example"], client: true);
@@ -67,10 +67,6 @@ public sealed class HeartbeatAuthSetup : IDisposable
     {
         Other.Dispose();
         Pki.Dispose();
-        if (Directory.Exists(Pki.Directory))
-        {
-            Directory.Delete(Pki.Directory, recursive: true);
-        }
     }
 
     private static string WriteSecret(string directory, string name)

@@ -49,14 +49,7 @@ public sealed class PgWire : IDisposable
     /// </summary>
     public async Task StartTlsAsync(string caFile, string host = "localhost", string? alpn = null, TimeSpan? timeout = null, bool verify = true)
     {
-        var roots = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
-        roots.ImportFromPemFile(caFile);
-        var policy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
-        {
-            TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
-        };
-        policy.CustomTrustStore.AddRange(roots);
+        var policy = TestPki.TrustOnly(caFile);
         var tls = new System.Net.Security.SslStream(new NetworkStream(_socket, ownsSocket: false));
         using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(10));
         await tls.AuthenticateAsClientAsync(

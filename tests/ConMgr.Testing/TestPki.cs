@@ -13,6 +13,7 @@ public sealed record CertificateFiles(string Cert, string Key, X509Certificate2 
 /// directory of its own. Issued certificates name DNS names and IP addresses in subjectAltName,
 /// as libpq's verify-full and .NET check them; an expired one is valid only in the past.
 /// Files are owned by <see cref="Owner"/>, so the server and conmgr (the postgres OS user) accept the keys.
+/// The directory is the CA's: disposing the CA removes it.
 /// </summary>
 public sealed class TestPki : IDisposable
 {
@@ -34,6 +35,10 @@ public sealed class TestPki : IDisposable
     public string CaFile { get; }
 
     public static string Owner => "postgres";
+
+    /// <summary>A new CA in a directory of its own under the test root.</summary>
+    public static TestPki CreateTemporary(string name = "ConMgr Test CA") =>
+        Create(Path.Combine(PgCluster.TestRoot, "pki-" + Guid.NewGuid().ToString("N")[..12]), name);
 
     /// <summary>A new CA whose files go into <paramref name="directory"/> (created).</summary>
     public static TestPki Create(string directory, string name = "ConMgr Test CA")
@@ -96,9 +101,24 @@ public sealed class TestPki : IDisposable
     public async Task ChownAsync() =>
         (await ProcessRunner.RunAsync("chown", ["-R", $"{Owner}:", Directory])).EnsureSuccess("chown of the test PKI");
 
+    /// <summary>A chain policy that trusts only the CA in <paramref name="caFile"/> (libpq's sslrootcert), for .NET TLS clients.</summary>
+    public static X509ChainPolicy TrustOnly(string caFile)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(caFile);
+        var policy = new X509ChainPolicy { TrustMode = X509ChainTrustMode.CustomRootTrust, RevocationMode = X509RevocationMode.NoCheck };
+        policy.CustomTrustStore.AddRange(roots);
+        return policy;
+    }
+
+    /// <summary>Forgets the CA and removes its directory (a nested CA's directory goes with its parent's).</summary>
     public void Dispose()
     {
         _ca.Dispose();
         _caKey.Dispose();
+        if (System.IO.Directory.Exists(Directory))
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
     }
 }

@@ -19,8 +19,6 @@ namespace ConMgr.Daemon.Clients;
 /// </summary>
 public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveService resolver, ProxyService proxy, CancelForwarder cancels, ProxyPort? port, Tls.TlsConfiguration? tls, ServerLog log, TimeProvider time)
 {
-    /// <summary>The first byte of a TLS handshake record: a direct-TLS client's first byte (no startup packet starts with it).</summary>
-    private const byte TlsHandshakeRecord = 0x16;
 
     /// <summary>A client must send its startup packet within this time (PostgreSQL: authentication_timeout).</summary>
     public static readonly TimeSpan StartupTimeout = TimeSpan.FromSeconds(10);
@@ -143,9 +141,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
     {
         try
         {
-            await connection.Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline);
-            var first = new byte[1];
-            return connection.Socket.Receive(first, SocketFlags.Peek) == 1 && first[0] == TlsHandshakeRecord;
+            return await Hosting.Tls.ServerTlsContext.StartsWithHandshakeAsync(connection.Socket, deadline) == true;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
         {
@@ -162,17 +158,11 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
     /// </summary>
     private async Task<bool> HandshakeAsync(ApplicationConnection connection, Hosting.Tls.ServerTlsContext context, bool directTls, CancellationToken deadline)
     {
-        var ssl = new System.Net.Security.SslStream(new NetworkStream(connection.Socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        string? problem = null;
-        try
+        var (ssl, error) = await context.AcceptAsync(connection.Socket, deadline);
+        if (ssl is null)
         {
-            await ssl.AuthenticateAsServerAsync(context.Options(p => problem = p), deadline);
-        }
-        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or SocketException)
-        {
-            log.Log($"could not accept SSL connection from {connection.Describe()}: {problem ?? (ex is OperationCanceledException ? "timeout during the handshake" : ex.Message)}");
+            log.Log($"could not accept SSL connection from {connection.Describe()}: {error}");
             Diagnostics.ConMgrMetrics.RecordRefused("tls_handshake");
-            ssl.Dispose();
             return false;
         }
 

@@ -241,16 +241,10 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             if (auth.Tls is { } client)
             {
                 // TLS first, the watchdog's certificate verified (verify-full); the link then runs over a tunnel.
-                var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-                string? problem = null;
-                try
+                var (ssl, error) = await client.ConnectAsync(new NetworkStream(socket, ownsSocket: false), Instance, attempt.Token);
+                if (ssl is null)
                 {
-                    await ssl.AuthenticateAsClientAsync(client.Options(Instance, p => problem = p), attempt.Token);
-                }
-                catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
-                {
-                    ssl.Dispose();
-                    return Fail($"TLS handshake with the watchdog failed: {problem ?? ex.Message}");
+                    return Fail($"TLS handshake with the watchdog failed: {error}");
                 }
 
                 link = Hosting.Tls.TlsTunnel.OpenSocket(ssl, socket);

@@ -94,15 +94,10 @@ public static class BackendOpener
                 switch (answer[0])
                 {
                     case (byte)'S':
-                        string? problem = null;
-                        ssl = new SslStream(stream, leaveInnerStreamOpen: true);
-                        try
+                        (ssl, var error) = await tls.ConnectAsync(stream, instance, cts.Token);
+                        if (ssl is null)
                         {
-                            await ssl.AuthenticateAsClientAsync(tls.Options(instance, p => problem = p), cts.Token);
-                        }
-                        catch (Exception ex) when (ex is AuthenticationException or IOException)
-                        {
-                            return Fail($"SSL error with {instance.Address}:{instance.Port}: {problem ?? ex.Message}", tls.Mode == BackendSslMode.Prefer && mayRetry);
+                            return Fail($"SSL error with {instance.Address}:{instance.Port}: {error}", tls.Mode == BackendSslMode.Prefer && mayRetry);
                         }
 
                         stream = ssl;

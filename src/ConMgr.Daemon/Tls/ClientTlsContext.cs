@@ -59,6 +59,26 @@ public sealed class ClientTlsContext
         return new ClientTlsContext(settings.Mode, check, client);
     }
 
+    /// <summary>
+    /// The client side of a handshake with <paramref name="instance"/> over <paramref name="stream"/>
+    /// (left open when it fails): the TLS stream, or why there is none (the certificate's problem when that was it).
+    /// </summary>
+    public async Task<(SslStream? Tls, string? Error)> ConnectAsync(Stream stream, InstanceSettings instance, CancellationToken cancellationToken)
+    {
+        var ssl = new SslStream(stream, leaveInnerStreamOpen: true);
+        string? problem = null;
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(Options(instance, p => problem = p), cancellationToken);
+            return (ssl, null);
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            ssl.Dispose();
+            return (null, problem ?? ex.Message);
+        }
+    }
+
     /// <summary>The handshake's options for <paramref name="instance"/>; <paramref name="onProblem"/> hears why its certificate was refused.</summary>
     public SslClientAuthenticationOptions Options(InstanceSettings instance, Action<string> onProblem)
     {

@@ -88,6 +88,43 @@ public sealed class ServerTlsContext
         },
     };
 
+    /// <summary>The first byte of a TLS handshake record: no PostgreSQL startup packet and no heartbeat frame starts with it.</summary>
+    public const byte HandshakeRecord = 0x16;
+
+    /// <summary>
+    /// Waits (without a buffer) for the peer's first byte and peeks at it: true when it opens a TLS
+    /// handshake (PostgreSQL 17's direct TLS, a heartbeat over TLS), false for anything else, null
+    /// when the peer closed first. Cancellation (the caller's deadline) throws.
+    /// </summary>
+    public static async Task<bool?> StartsWithHandshakeAsync(System.Net.Sockets.Socket socket, CancellationToken deadline)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        await socket.ReceiveAsync(Memory<byte>.Empty, System.Net.Sockets.SocketFlags.None, deadline);
+        var first = new byte[1];
+        return socket.Receive(first, System.Net.Sockets.SocketFlags.Peek) == 0 ? null : first[0] == HandshakeRecord;
+    }
+
+    /// <summary>
+    /// The server side of a handshake on <paramref name="socket"/> within <paramref name="deadline"/>:
+    /// the TLS stream, or why there is none (the client certificate's problem when that was it).
+    /// </summary>
+    public async Task<(SslStream? Tls, string? Error)> AcceptAsync(System.Net.Sockets.Socket socket, CancellationToken deadline)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        var ssl = new SslStream(new System.Net.Sockets.NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        string? problem = null;
+        try
+        {
+            await ssl.AuthenticateAsServerAsync(Options(p => problem = p), deadline);
+            return (ssl, null);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or System.Net.Sockets.SocketException)
+        {
+            ssl.Dispose();
+            return (null, problem ?? (ex is OperationCanceledException ? "timeout during the handshake" : ex.Message));
+        }
+    }
+
     private static SslProtocols ProtocolsBetween(SslProtocols min, SslProtocols max)
     {
         var result = SslProtocols.None;

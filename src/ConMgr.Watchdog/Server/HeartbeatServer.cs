@@ -40,8 +40,6 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     /// </summary>
     public const int MaxPendingConnections = 1000;
 
-    private const byte TlsHandshakeRecord = 0x16;
-
     private readonly PeerRegistry _registry;
     private readonly AttributeChecker _checker;
     private readonly SessionTerminator _terminator;
@@ -143,10 +141,10 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     private async Task<bool> HandleWithTlsAsync(Socket socket, IPEndPoint remote, ServerTlsContext tls)
     {
         using var deadline = new CancellationTokenSource(_helloTimeout, _time);
-        var first = new byte[1];
+        bool? startsWithTls;
         try
         {
-            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, deadline.Token);
+            startsWithTls = await ServerTlsContext.StartsWithHandshakeAsync(socket, deadline.Token);
         }
         catch (OperationCanceledException)
         {
@@ -154,13 +152,13 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
             return false;
         }
 
-        if (socket.Receive(first, SocketFlags.Peek) == 0)
+        if (startsWithTls is null)
         {
             _refusals.Record(remote, "hello", "connection closed before the handshake");
             return false;
         }
 
-        if (first[0] != TlsHandshakeRecord)
+        if (startsWithTls == false)
         {
             if (_security.Tls == HeartbeatTlsMode.Require)
             {
@@ -171,16 +169,10 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
             return HandOverPlaintext(socket, remote, duplicateOnly: false);
         }
 
-        var ssl = new System.Net.Security.SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
-        string? problem = null;
-        try
+        var (ssl, error) = await tls.AcceptAsync(socket, deadline.Token);
+        if (ssl is null)
         {
-            await ssl.AuthenticateAsServerAsync(tls.Options(p => problem = p), deadline.Token);
-        }
-        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException or OperationCanceledException or SocketException)
-        {
-            ssl.Dispose();
-            _refusals.Record(remote, "tls", $"TLS handshake failed: {problem ?? (ex is OperationCanceledException ? $"not finished within {HeartbeatLink.Format(_helloTimeout)}" : ex.Message)}");
+            _refusals.Record(remote, "tls", $"TLS handshake failed: {error}");
             return false;
         }
 

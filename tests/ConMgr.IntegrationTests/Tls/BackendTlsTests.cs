@@ -21,20 +21,20 @@ public sealed class BackendTlsTests
         var verified = await TlsCluster.PsqlAsync(TlsCluster.Libpq(t.ReadWritePort, "user=tls_user"), SessionSsl);
         Assert.True(verified.ExitCode == 0 && verified.StandardOutput.Trim() == "t", verified.Output);
 
-        await ReloadAsync(t, "backend_sslmode = verify-full", "backend_sslmode = disable", "backend_sslmode = disable");
+        await t.ReloadAsync("backend_sslmode = verify-full", "backend_sslmode = disable", "backend TLS configuration reloaded (backend_sslmode = disable)");
         var refused = await TlsCluster.PsqlAsync(TlsCluster.Libpq(t.ReadWritePort, "user=tls_user"), SessionSsl);
         Assert.NotEqual(0, refused.ExitCode);
         Assert.True(refused.Output.Contains("pg_hba.conf rejects connection for host \"127.0.0.1\", user \"tls_user\", database \"postgres\", no encryption", StringComparison.Ordinal), refused.Output);
 
         // allow: plaintext first, then TLS when the server refuses plaintext; other users stay plaintext.
-        await ReloadAsync(t, "backend_sslmode = disable", "backend_sslmode = allow", "backend_sslmode = allow");
+        await t.ReloadAsync("backend_sslmode = disable", "backend_sslmode = allow", "backend TLS configuration reloaded (backend_sslmode = allow)");
         var allowed = await TlsCluster.PsqlAsync(TlsCluster.Libpq(t.ReadWritePort, "user=tls_user"), SessionSsl);
         Assert.True(allowed.ExitCode == 0 && allowed.StandardOutput.Trim() == "t", allowed.Output);
         var plain = await TlsCluster.PsqlAsync(TlsCluster.Libpq(t.ReadWritePort, "user=postgres"), SessionSsl);
         Assert.True(plain.ExitCode == 0 && plain.StandardOutput.Trim() == "f", plain.Output);
 
         // prefer: TLS whenever the server has it.
-        await ReloadAsync(t, "backend_sslmode = allow", "backend_sslmode = prefer", "backend_sslmode = prefer");
+        await t.ReloadAsync("backend_sslmode = allow", "backend_sslmode = prefer", "backend TLS configuration reloaded (backend_sslmode = prefer)");
         var preferred = await TlsCluster.PsqlAsync(TlsCluster.Libpq(t.ReadWritePort, "user=postgres"), SessionSsl);
         Assert.True(preferred.ExitCode == 0 && preferred.StandardOutput.Trim() == "t", preferred.Output);
     }
@@ -50,7 +50,7 @@ public sealed class BackendTlsTests
         Assert.Contains("the certificate does not match the host name", error.Detail ?? error.MessageText, StringComparison.Ordinal);
 
         // verify-ca checks the chain only: the same server is fine.
-        await ReloadAsync(t, "backend_sslmode = verify-full", "backend_sslmode = verify-ca", "backend_sslmode = verify-ca");
+        await t.ReloadAsync("backend_sslmode = verify-full", "backend_sslmode = verify-ca", "backend TLS configuration reloaded (backend_sslmode = verify-ca)");
         await using var connection = await Proxy.ProxyCluster.OpenAsync(t.ReadWritePort);
         Assert.True(await Proxy.ProxyCluster.ScalarAsync<bool>(connection, SessionSsl));
     }
@@ -78,15 +78,5 @@ public sealed class BackendTlsTests
         command.Cancel();
         var cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => running);
         Assert.Equal("57014", Assert.IsType<PostgresException>(cancelled.InnerException).SqlState);
-    }
-
-    private static async Task ReloadAsync(TlsCluster t, string from, string to, string mode)
-    {
-        var node = t.Cluster.Node;
-        var text = await File.ReadAllTextAsync(node.Paths.ConfigFile);
-        Assert.Contains(from, text, StringComparison.Ordinal);
-        await node.WriteConfigurationAsync(text.Replace(from, to, StringComparison.Ordinal));
-        (await node.CtlAsync("reload")).EnsureSuccess("cm_ctl reload");
-        await Poll.UntilAsync(() => Task.FromResult(node.Log.Contains($"backend TLS configuration reloaded ({mode})", StringComparison.Ordinal)), TransparentCluster.Deadline, $"the reload to {mode}");
     }
 }

@@ -19,7 +19,7 @@ public sealed class ProxyTlsSettingsTests
         Assert.True(preferred.ExitCode == 0, preferred.Output);
         Assert.DoesNotContain("SSL connection", preferred.Output, StringComparison.Ordinal);
 
-        await ReloadAsync(t, "ssl = off", "ssl = on", "proxy ports' TLS configuration reloaded");
+        await t.ReloadAsync("ssl = off", "ssl = on", "proxy ports' TLS configuration reloaded");
         var now = await TlsCluster.PsqlAsync(TlsCluster.Libpq(port, $"sslmode=verify-full sslrootcert={t.Pki.CaFile}"), "\\conninfo");
         Assert.True(now.ExitCode == 0, now.Output);
         Assert.Contains("SSL connection", now.StandardOutput, StringComparison.Ordinal);
@@ -36,13 +36,13 @@ public sealed class ProxyTlsSettingsTests
         // Renewal keeps the file names: the files change, then SIGHUP.
         var renewed = t.Pki.Issue("renewed", "localhost", ["localhost", "127.0.0.1"]);
         await ReplaceConMgrCertificateAsync(t, renewed);
-        await ReloadAsync(t, null, null, "proxy ports' TLS configuration reloaded");
+        await t.ReloadAsync(null, null, "proxy ports' TLS configuration reloaded");
         Assert.Equal(renewed.Certificate.Thumbprint, await PresentedThumbprintAsync(t, port));
         Assert.Equal(2, await ProxyCluster.ScalarAsync<int>(open, "select 2"));
 
         var expired = t.Pki.Issue("expired", "localhost", ["localhost", "127.0.0.1"], expired: true);
         await ReplaceConMgrCertificateAsync(t, expired);
-        await ReloadAsync(t, null, null, "proxy ports' TLS configuration reloaded", occurrence: 1);
+        await t.ReloadAsync(null, null, "proxy ports' TLS configuration reloaded", occurrence: 1);
         var refused = await TlsCluster.PsqlAsync(TlsCluster.Libpq(port, $"sslmode=verify-full sslrootcert={t.Pki.CaFile}", "localhost"), "select 1");
         Assert.NotEqual(0, refused.ExitCode);
         Assert.Contains("certificate verify failed", refused.Output, StringComparison.Ordinal);
@@ -54,7 +54,7 @@ public sealed class ProxyTlsSettingsTests
 
         // A key that cannot be read is reported, and the certificate in force stays.
         File.Delete(t.ConMgrCertificate.Key);
-        await ReloadAsync(t, null, null, "SSL configuration was not reloaded");
+        await t.ReloadAsync(null, null, "SSL configuration was not reloaded");
         Assert.Equal(expired.Certificate.Thumbprint, await PresentedThumbprintAsync(t, port));
     }
 
@@ -89,27 +89,20 @@ public sealed class ProxyTlsSettingsTests
     [InlineData("world-readable")]
     public async Task Conmgr_does_not_start_with_a_certificate_it_cannot_use_and_says_why(string problem)
     {
-        using var pki = TestPki.Create(Path.Combine(PgCluster.TestRoot, "pki-" + Guid.NewGuid().ToString("N")[..12]));
-        try
+        using var pki = TestPki.CreateTemporary();
+        var files = pki.Issue("conmgr", "localhost", ["localhost"]);
+        await pki.ChownAsync();
+        var cert = problem == "missing" ? Path.Combine(pki.Directory, "absent.crt") : files.Cert;
+        if (problem == "world-readable")
         {
-            var files = pki.Issue("conmgr", "localhost", ["localhost"]);
-            await pki.ChownAsync();
-            var cert = problem == "missing" ? Path.Combine(pki.Directory, "absent.crt") : files.Cert;
-            if (problem == "world-readable")
-            {
-                File.SetUnixFileMode(files.Key, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
-            }
+            File.SetUnixFileMode(files.Key, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        }
 
-            await using var node = await ConMgrNode.CreateAsync($"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{files.Key}'\nbackend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 5999\nlog_min_messages = log\n");
-            var start = await node.CtlAsync("start");
-            Assert.Equal(1, start.ExitCode);
-            Assert.Contains(problem == "missing" ? $"FATAL:  could not load certificate file \"{cert}\": No such file or directory" : $"FATAL:  private key file \"{files.Key}\" has group or world access", node.Log, StringComparison.Ordinal);
-            Assert.Null(node.Pid);
-        }
-        finally
-        {
-            Directory.Delete(pki.Directory, recursive: true);
-        }
+        await using var node = await ConMgrNode.CreateAsync($"ssl = on\nssl_cert_file = '{cert}'\nssl_key_file = '{files.Key}'\nbackend_hostaddr0 = '127.0.0.1'\nbackend_port0 = 5999\nlog_min_messages = log\n");
+        var start = await node.CtlAsync("start");
+        Assert.Equal(1, start.ExitCode);
+        Assert.Contains(problem == "missing" ? $"FATAL:  could not load certificate file \"{cert}\": No such file or directory" : $"FATAL:  private key file \"{files.Key}\" has group or world access", node.Log, StringComparison.Ordinal);
+        Assert.Null(node.Pid);
     }
 
     /// <summary>The thumbprint of the certificate conmgr presents to a new TLS connection on <paramref name="port"/>.</summary>
@@ -128,31 +121,5 @@ public sealed class ProxyTlsSettingsTests
         File.Copy(files.Key, t.ConMgrCertificate.Key, overwrite: true);
         await t.Pki.ChownAsync();
         File.SetUnixFileMode(t.ConMgrCertificate.Key, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-    }
-
-    /// <summary>Optionally rewrites one conmgr.conf line, reloads, and waits for the <paramref name="occurrence"/>-th (0-based) <paramref name="line"/> in the log.</summary>
-    private static async Task ReloadAsync(TlsCluster t, string? from, string? to, string line, int occurrence = 0)
-    {
-        var node = t.Cluster.Node;
-        if (from is not null)
-        {
-            var text = await File.ReadAllTextAsync(node.Paths.ConfigFile);
-            Assert.Contains(from, text, StringComparison.Ordinal);
-            await node.WriteConfigurationAsync(text.Replace(from, to, StringComparison.Ordinal));
-        }
-
-        (await node.CtlAsync("reload")).EnsureSuccess("cm_ctl reload");
-        await Poll.UntilAsync(() => Task.FromResult(CountOf(node.Log, line) > occurrence), TransparentCluster.Deadline, $"\"{line}\" in conmgr's log");
-    }
-
-    private static int CountOf(string text, string line)
-    {
-        var count = 0;
-        for (var at = text.IndexOf(line, StringComparison.Ordinal); at >= 0; at = text.IndexOf(line, at + line.Length, StringComparison.Ordinal))
-        {
-            count++;
-        }
-
-        return count;
     }
 }

@@ -40,7 +40,7 @@ public sealed class TlsCluster : IAsyncDisposable
     /// </summary>
     public static async Task<TlsCluster> StartAsync(string conmgrLines = "", int standbys = 1, bool ssl = true, Func<TestPki, Task<string>>? prepare = null)
     {
-        var pki = TestPki.Create(Path.Combine(PgCluster.TestRoot, "pki-" + Guid.NewGuid().ToString("N")[..12]));
+        var pki = TestPki.CreateTemporary();
         try
         {
             var conmgr = pki.Issue("conmgr", "localhost", ["localhost", "127.0.0.1"]);
@@ -52,7 +52,7 @@ public sealed class TlsCluster : IAsyncDisposable
         }
         catch
         {
-            DeletePki(pki);
+            pki.Dispose();
             throw;
         }
     }
@@ -84,18 +84,38 @@ public sealed class TlsCluster : IAsyncDisposable
     public static Task<ProcessResult> PsqlAsync(string connection, string sql, IReadOnlyDictionary<string, string>? environment = null) =>
         ProcessRunner.RunAsync("psql", ["-X", "-At", "-d", connection, "-c", sql], RunAs.Postgres, TimeSpan.FromSeconds(60), environment);
 
+    /// <summary>
+    /// Optionally replaces <paramref name="from"/> with <paramref name="to"/> in conmgr.conf, reloads,
+    /// and waits for the <paramref name="occurrence"/>-th (0-based) <paramref name="line"/> in the log.
+    /// </summary>
+    public async Task ReloadAsync(string? from, string? to, string line, int occurrence = 0)
+    {
+        var node = Cluster.Node;
+        if (from is not null)
+        {
+            var text = await File.ReadAllTextAsync(node.Paths.ConfigFile);
+            Assert.Contains(from, text, StringComparison.Ordinal);
+            await node.WriteConfigurationAsync(text.Replace(from, to, StringComparison.Ordinal));
+        }
+
+        (await node.CtlAsync("reload")).EnsureSuccess("cm_ctl reload");
+        await Poll.UntilAsync(() => Task.FromResult(CountOf(node.Log, line) > occurrence), TransparentCluster.Deadline, $"\"{line}\" in conmgr's log");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Cluster.DisposeAsync();
-        DeletePki(Pki);
+        Pki.Dispose();
     }
 
-    private static void DeletePki(TestPki pki)
+    private static int CountOf(string text, string line)
     {
-        pki.Dispose();
-        if (Directory.Exists(pki.Directory))
+        var count = 0;
+        for (var at = text.IndexOf(line, StringComparison.Ordinal); at >= 0; at = text.IndexOf(line, at + line.Length, StringComparison.Ordinal))
         {
-            Directory.Delete(pki.Directory, recursive: true);
+            count++;
         }
+
+        return count;
     }
 }
