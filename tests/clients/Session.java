@@ -23,6 +23,10 @@ public final class Session {
     public static void main(String[] args) throws Exception {
         String host = args[0], port = args[1], role = args[2], client = args[3];
         url = "jdbc:postgresql://" + host + ":" + port + "/postgres?user=postgres&connectTimeout=10&prepareThreshold=1";
+        // TLS as libpq's environment asks (the TLS matrix sets PGSSLMODE and PGSSLROOTCERT; pgjdbc does not read them itself).
+        if (System.getenv("PGSSLMODE") != null) {
+            url += "&sslmode=" + System.getenv("PGSSLMODE") + "&sslrootcert=" + System.getenv("PGSSLROOTCERT");
+        }
         boolean readWrite = role.equals("read-write");
         try (Connection conn = DriverManager.getConnection(url); Connection watcher = DriverManager.getConnection(url)) {
             step("query", "recovery=" + scalar(conn, "select pg_is_in_recovery()::text"));

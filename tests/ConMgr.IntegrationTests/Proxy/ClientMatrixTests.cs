@@ -1,16 +1,35 @@
-// ClientMatrixTests.cs: psql, pgbench, Npgsql, psycopg2, pgjdbc and node-postgres each run a scripted session through both ports.
+// ClientMatrixTests.cs: psql, pgbench, Npgsql, psycopg2, pgjdbc and node-postgres each run a scripted session through both ports (in plaintext here, over TLS in Tls/TlsClientMatrixTests.cs).
 using System.Globalization;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
 
 namespace ConMgr.IntegrationTests.Proxy;
 
+/// <summary>What a client matrix runs against: the ports, the direct checksum, and how clients reach the ports (TLS or not).</summary>
+public interface IClientMatrixCluster
+{
+    TransparentCluster Cluster { get; }
+
+    string BigResult { get; }
+
+    int Port(string role);
+
+    /// <summary>The clients' environment: libpq's PGSSLMODE and PGSSLROOTCERT (read by the pgjdbc and node-postgres scripts too); empty for plaintext.</summary>
+    IReadOnlyDictionary<string, string> Environment { get; }
+
+    /// <summary>Added to Npgsql's connection string.</summary>
+    string NpgsqlOptions { get; }
+}
+
+/// <summary>The matrix in plaintext.</summary>
+public sealed class ClientMatrixTests(ClientMatrixCluster fixture) : ClientMatrix(fixture), IClassFixture<ClientMatrixCluster>;
+
 /// <summary>
 /// The scripts are in tests/clients (their contract in its README.md): each prints <c>step NAME DETAIL</c> per step,
 /// and every DETAIL is compared here with what the port promises; the 100 MB result's checksum with the same
 /// query on a direct connection.
 /// </summary>
-public sealed class ClientMatrixTests(ClientMatrixCluster fixture) : IClassFixture<ClientMatrixCluster>
+public abstract class ClientMatrix(IClientMatrixCluster fixture)
 {
     private static readonly string Clients = Path.Combine(RepoPaths.Root, "tests", "clients");
 
@@ -35,7 +54,7 @@ public sealed class ClientMatrixTests(ClientMatrixCluster fixture) : IClassFixtu
     {
         foreach (var role in new[] { "read-write", "read-only" })
         {
-            var steps = Parse(await NpgsqlSession.RunAsync(fixture.Port(role), role, "npgsql"), "Npgsql");
+            var steps = Parse(await NpgsqlSession.RunAsync(fixture.Port(role), role, "npgsql", fixture.NpgsqlOptions), "Npgsql");
             AssertSteps(role, steps, "Npgsql");
         }
     }
@@ -71,14 +90,14 @@ public sealed class ClientMatrixTests(ClientMatrixCluster fixture) : IClassFixtu
         Assert.Contains("cannot execute UPDATE in a read-only transaction", refused.Output, StringComparison.Ordinal);
     }
 
-    private static Task<ProcessResult> Pgbench(string port, params string[] args) =>
-        ProcessRunner.RunAsync("pgbench", ["-h", "127.0.0.1", "-p", port, "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromSeconds(120));
+    private Task<ProcessResult> Pgbench(string port, params string[] args) =>
+        ProcessRunner.RunAsync("pgbench", ["-h", "127.0.0.1", "-p", port, "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromSeconds(120), fixture.Environment);
 
     private async Task RunBothAsync(string client, string file, string[] args)
     {
         foreach (var role in new[] { "read-write", "read-only" })
         {
-            var run = await ProcessRunner.RunAsync(file, [.. args, "127.0.0.1", fixture.Port(role).ToString(CultureInfo.InvariantCulture), role, client.Replace("-", "_", StringComparison.Ordinal)], RunAs.Self, TimeSpan.FromSeconds(120));
+            var run = await ProcessRunner.RunAsync(file, [.. args, "127.0.0.1", fixture.Port(role).ToString(CultureInfo.InvariantCulture), role, client.Replace("-", "_", StringComparison.Ordinal)], RunAs.Self, TimeSpan.FromSeconds(120), fixture.Environment);
             var what = $"{client} on the {role} port (exit code {run.ExitCode}):\n{run.Output}";
             Assert.True(run.ExitCode == 0, what);
             AssertSteps(role, Parse(run.StandardOutput.Split('\n'), what), what);
@@ -124,8 +143,12 @@ public sealed class ClientMatrixTests(ClientMatrixCluster fixture) : IClassFixtu
 }
 
 /// <summary>One cluster (primary, standby, conmgr with both ports) for the whole matrix; the table the sessions write to; the direct checksum.</summary>
-public sealed class ClientMatrixCluster : IAsyncLifetime
+public sealed class ClientMatrixCluster : IAsyncLifetime, IClientMatrixCluster
 {
+    public IReadOnlyDictionary<string, string> Environment { get; } = new Dictionary<string, string>();
+
+    public string NpgsqlOptions => string.Empty;
+
     public (TransparentCluster Cluster, int ReadWritePort, int ReadOnlyPort) Started { get; private set; }
 
     public TransparentCluster Cluster => Started.Cluster;

@@ -10,13 +10,14 @@ namespace ConMgr.IntegrationTests.Proxy;
 /// <summary>Plain Npgsql (no ConMgr.Client): the same steps as the scripts in tests/clients, as <c>step NAME DETAIL</c> lines.</summary>
 public static class NpgsqlSession
 {
-    public static async Task<IReadOnlyList<string>> RunAsync(int port, string role, string client)
+    /// <param name="options">Added to the connection string (TLS).</param>
+    public static async Task<IReadOnlyList<string>> RunAsync(int port, string role, string client, string options = "")
     {
         var lines = new List<string>();
         void Step(string name, object detail) => lines.Add($"step {name} {Convert.ToString(detail, CultureInfo.InvariantCulture)}");
         var readWrite = role == "read-write";
-        await using var conn = await ProxyCluster.OpenAsync(port);
-        await using var watcher = await ProxyCluster.OpenAsync(port);
+        await using var conn = await ProxyCluster.OpenAsync(port, options);
+        await using var watcher = await ProxyCluster.OpenAsync(port, options);
 
         Step("query", $"recovery={(await ProxyCluster.ScalarAsync<bool>(conn, "select pg_is_in_recovery()") ? "true" : "false")}");
 
@@ -95,7 +96,7 @@ public static class NpgsqlSession
 
         if (readWrite)
         {
-            await using var listener = await ProxyCluster.OpenAsync(port);
+            await using var listener = await ProxyCluster.OpenAsync(port, options);
             var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
             listener.Notification += (_, e) => received.TrySetResult(e.Payload);
             await ProxyCluster.ScalarAsync<object>(listener, $"listen cm_{client}");
