@@ -13,10 +13,14 @@ namespace ConMgr.Bench;
 /// idle. Each daemon's RSS is read once stable before the clients and with every client
 /// connected; the difference over the number of sessions is the memory per idle session: for
 /// conmgr a client socket, a server socket and the session's state; for PgBouncer a client.
+/// With <c>--tls</c> both hops are TLS (clients → conmgr with ssl = on, conmgr → PgBouncer with
+/// backend_sslmode = require and PgBouncer's client_tls_sslmode = require): conmgr then holds two
+/// TLS streams per session, PgBouncer one per client.
 /// </summary>
 public static partial class IdleProxyBenchmark
 {
-    public static async Task RunAsync(int sessions, int concurrency)
+    /// <param name="cycles">How many times the sessions are opened and closed again: RSS after each cycle tells retention from a leak.</param>
+    public static async Task RunAsync(int sessions, int concurrency, bool tls = false, int cycles = 1)
     {
         // conmgr holds two descriptors per session; children inherit the raised limit. Where the hard
         // limit cannot be raised (no CAP_SYS_RESOURCE, as in this project's VMs: 20,000), fewer sessions.
@@ -33,77 +37,86 @@ public static partial class IdleProxyBenchmark
         var primary = cluster.Primary;
         using var scratch = new ScratchDirectory("idleproxy");
         var directory = scratch.Path;
-        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", primary.Port, $"pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = {sessions * 2}\nlog_disconnections = 1");
+        using var pki = TestPki.CreateTemporary();
+        var certificate = pki.Issue("server", "localhost", ["localhost", "127.0.0.1"]);
+        await pki.ChownAsync();
+        var bouncerTls = tls ? $"\nclient_tls_sslmode = require\nclient_tls_cert_file = {certificate.Cert}\nclient_tls_key_file = {certificate.Key}" : string.Empty;
+        var (pgbouncer, pgbouncerPort) = await PgBouncerPeer.StartAsync(directory, "127.0.0.1", primary.Port, $"pool_mode = transaction\ndefault_pool_size = 4\nmax_client_conn = {sessions * 2}\nlog_disconnections = 1" + bouncerTls);
         await using var _ = pgbouncer;
 
         var rw = FreePort.Next();
+        var conmgrTls = tls ? $"ssl = on\nssl_cert_file = '{certificate.Cert}'\nssl_key_file = '{certificate.Key}'\nbackend_sslmode = require\n" : "backend_sslmode = disable\n";
         await using var node = await ConMgrNode.CreateAsync(
-            $"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nmax_connections = 0\nlog_min_messages = {Environment.GetEnvironmentVariable("IDLE_PROXY_LOG") ?? "log"}\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\n" +
+            $"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nmax_connections = 0\nlog_min_messages = {Environment.GetEnvironmentVariable("IDLE_PROXY_LOG") ?? "log"}\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\n" + conmgrTls +
             $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {pgbouncerPort}\nwatchdog_port0 = {primary.WatchdogPort}\n");
+        var caFile = tls ? pki.CaFile : null;
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");
         var conmgrPid = node.Pid ?? throw new InvalidOperationException("conmgr has no PID");
 
         // One session first: the relay reactor's thread and descriptors start with the first session and stay.
-        foreach (var warmUp in await ConnectAllAsync(rw, 1, 1))
+        foreach (var warmUp in await ConnectAllAsync(rw, 1, 1, caFile))
         {
             warmUp.Dispose();
         }
 
-        Console.WriteLine($"idle-proxy: {sessions} idle sessions through conmgr's read_write_port to PgBouncer (transaction pooling), {concurrency} connecting at a time; RSS in KiB");
+        Console.WriteLine($"idle-proxy: {sessions} idle sessions through conmgr's read_write_port to PgBouncer (transaction pooling), {concurrency} connecting at a time{(tls ? ", TLS on both hops" : string.Empty)}; RSS in KiB");
         var conmgrBefore = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(60));
         var pgbouncerBefore = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
         var descriptorsBefore = OpenFiles.Count(conmgrPid);
 
-        List<PgWire> clients;
-        try
+        for (var cycle = 1; cycle <= cycles; cycle++)
         {
-            clients = await ConnectAllAsync(rw, sessions, concurrency);
-        }
-        catch (Exception ex)
-        {
-            Console.WriteLine($"idle-proxy: connecting failed with {OpenFiles.Count(conmgrPid)} descriptors open in conmgr: {ex.Message}\nconmgr's first session ends, warnings and errors:\n{string.Join('\n', node.Log.Split('\n').Where(l => l.Contains("ended:", StringComparison.Ordinal) || l.Contains("WARNING", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal)).Take(15))}");
-            var log = node.Log;
-            var error = log.IndexOf("ERROR:", StringComparison.Ordinal);
-            Console.WriteLine(error < 0 ? "(no ERROR in conmgr's log)" : string.Join('\n', log[error..].Split('\n').Take(30)));
-            throw;
-        }
-
-        try
-        {
-            var conmgrAfter = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
-            var pgbouncerAfter = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
-            var descriptorsAfter = OpenFiles.Count(conmgrPid);
-            Report("conmgr", conmgrBefore, conmgrAfter, sessions);
-            Report("pgbouncer", pgbouncerBefore, pgbouncerAfter, sessions);
-            Console.WriteLine($"idle-proxy: conmgr descriptors {descriptorsBefore} -> {descriptorsAfter}");
-        }
-        finally
-        {
-            foreach (var client in clients)
+            List<PgWire> clients;
+            try
             {
-                client.Dispose();
+                clients = await ConnectAllAsync(rw, sessions, concurrency, caFile);
             }
-        }
+            catch (Exception ex)
+            {
+                Console.WriteLine($"idle-proxy: connecting failed with {OpenFiles.Count(conmgrPid)} descriptors open in conmgr: {ex.Message}\nconmgr's first session ends, warnings and errors:\n{string.Join('\n', node.Log.Split('\n').Where(l => l.Contains("ended:", StringComparison.Ordinal) || l.Contains("WARNING", StringComparison.Ordinal) || l.Contains("ERROR", StringComparison.Ordinal)).Take(15))}");
+                var log = node.Log;
+                var error = log.IndexOf("ERROR:", StringComparison.Ordinal);
+                Console.WriteLine(error < 0 ? "(no ERROR in conmgr's log)" : string.Join('\n', log[error..].Split('\n').Take(30)));
+                throw;
+            }
 
-        try
-        {
-            await Poll.UntilAsync(() => OpenFiles.Count(conmgrPid) <= descriptorsBefore, TimeSpan.FromSeconds(60), "conmgr to close every session");
+            try
+            {
+                var conmgrAfter = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
+                var pgbouncerAfter = await Rss.StableAsync(pgbouncer.Pid, TimeSpan.FromSeconds(60));
+                var descriptorsAfter = OpenFiles.Count(conmgrPid);
+                Report("conmgr", conmgrBefore, conmgrAfter, sessions);
+                Report("pgbouncer", pgbouncerBefore, pgbouncerAfter, sessions);
+                Console.WriteLine($"idle-proxy: conmgr descriptors {descriptorsBefore} -> {descriptorsAfter}");
+            }
+            finally
+            {
+                foreach (var client in clients)
+                {
+                    client.Dispose();
+                }
+            }
+
+            try
+            {
+                await Poll.UntilAsync(() => OpenFiles.Count(conmgrPid) <= descriptorsBefore, TimeSpan.FromSeconds(60), "conmgr to close every session");
+            }
+            catch (TimeoutException)
+            {
+                Console.WriteLine($"idle-proxy: conmgr still has {OpenFiles.Count(conmgrPid)} descriptors (before: {descriptorsBefore}): {string.Join(", ", OpenFiles.Targets(conmgrPid).GroupBy(t => t.Split(':')[0]).Select(g => $"{g.Key} x{g.Count()}"))}");
+                throw;
+            }
+            var conmgrEnd = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: conmgr after every client left (cycle {cycle}): RSS {conmgrEnd} KiB ({conmgrEnd - conmgrBefore:+0;-0} KiB from before the first), descriptors {OpenFiles.Count(conmgrPid)}"));
         }
-        catch (TimeoutException)
-        {
-            Console.WriteLine($"idle-proxy: conmgr still has {OpenFiles.Count(conmgrPid)} descriptors (before: {descriptorsBefore}): {string.Join(", ", OpenFiles.Targets(conmgrPid).GroupBy(t => t.Split(':')[0]).Select(g => $"{g.Key} x{g.Count()}"))}");
-            throw;
-        }
-        var conmgrEnd = await Rss.StableAsync(conmgrPid, TimeSpan.FromSeconds(90));
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: conmgr after every client left: RSS {conmgrEnd} KiB ({conmgrEnd - conmgrBefore:+0;-0} KiB from before), descriptors {OpenFiles.Count(conmgrPid)}"));
     }
 
     private static void Report(string name, long before, long after, int sessions) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"idle-proxy: {name,-9} RSS {before} -> {after} KiB: {(after - before) * 1024.0 / sessions:0} B per idle session"));
 
-    /// <summary>Opens <paramref name="sessions"/> sessions: startup message out, every message in until ReadyForQuery.</summary>
-    private static async Task<List<PgWire>> ConnectAllAsync(int port, int sessions, int concurrency)
+    /// <summary>Opens <paramref name="sessions"/> sessions: startup message out (over TLS when <paramref name="caFile"/> is given), every message in until ReadyForQuery.</summary>
+    private static async Task<List<PgWire>> ConnectAllAsync(int port, int sessions, int concurrency, string? caFile)
     {
         var clients = new List<PgWire>(sessions);
         var startup = PgWire.StartupMessage(("user", "postgres"), ("database", "postgres"));
@@ -117,6 +130,13 @@ public static partial class IdleProxyBenchmark
                 try
                 {
                     var wire = await PgWire.ConnectAsync("127.0.0.1", port);
+                    if (caFile is not null)
+                    {
+                        await wire.SendAsync(PgWire.SslRequest);
+                        _ = await wire.ReadExactlyAsync(1, TimeSpan.FromSeconds(60));
+                        await wire.StartTlsAsync(caFile, timeout: TimeSpan.FromSeconds(60));
+                    }
+
                     await wire.SendAsync(startup);
                     var messages = await wire.ReadUntilReadyAsync(TimeSpan.FromSeconds(60));
                     return messages.Any(m => m.Type == 'E') ? throw new InvalidOperationException("the session was refused with an ErrorResponse") : wire;

@@ -11,8 +11,10 @@ namespace ConMgr.Daemon.Proxy;
 /// <summary>
 /// The read-write port routes as the resolve protocol does for <c>read-write</c>; the read-only
 /// port to a standby (least outstanding connections, as on the resolve port). An instance that
-/// does not take the TCP connection within the port's connect timeout is skipped and the next
+/// cannot be opened within the port's connect timeout (TCP, and TLS under backend_sslmode: a
+/// certificate that fails verification, no TLS where it is required) is skipped and the next
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
+/// Sessions with no TLS on either side go to the epoll relay reactor; the others to the Stream relay.
 /// </summary>
 public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log) : IDisposable
 {

@@ -83,6 +83,12 @@ public static partial class Libc
             : -1;
     }
 
+    /// <summary>Returns free memory at the top of every malloc arena to the system (glibc's malloc_trim(0)).</summary>
+    public static void MallocTrim() => _ = malloc_trim(0);
+
+    [LibraryImport("libc")]
+    private static partial int malloc_trim(nuint pad);
+
     [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirfd, string path, int flags, uint mask, ref byte buffer);
 
