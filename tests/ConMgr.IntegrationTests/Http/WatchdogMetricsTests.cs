@@ -1,4 +1,4 @@
-// WatchdogMetricsTests.cs: the watchdog's /metrics parsed by Prometheus's reference parser: peers, attribute checks, a termination and the sessions it killed.
+// WatchdogMetricsTests.cs: the watchdog's /metrics parsed by Prometheus's reference parser: peers, attribute checks, a refused connection, a termination and the sessions it killed.
 using System.Globalization;
 using ConMgr.Hosting.Posix;
 using ConMgr.IntegrationTests.Transparent;
@@ -27,6 +27,17 @@ public sealed class WatchdogMetricsTests
         Assert.True(before.Value("watchdog_attribute_check_duration_seconds_count") >= 1);
         Assert.Equal("cm_watchdog", Assert.Single(before.Samples("target_info")).Labels["service_name"]);
         Assert.Empty(before.Samples("watchdog_terminations_total"));
+
+        // A Hello asking for a 1 ms beat is refused before it becomes a link: counted by kind.
+        using (var greedy = await PgWire.ConnectAsync("127.0.0.1", primary.WatchdogPort))
+        {
+            await greedy.SendAsync(RawFrames.Hello(1, 1000, 5));
+            Assert.Equal('R', (await greedy.ReadMessageAsync(TransparentCluster.Deadline))!.Type);
+        }
+
+        await Poll.UntilAsync(async () => (await PrometheusScrape.GetAsync(primary.WatchdogHttpPort, cluster.Directory)).Samples("watchdog_heartbeat_refusals_total").Count > 0, TransparentCluster.Deadline, "the refusal counted");
+        var refused = await PrometheusScrape.GetAsync(primary.WatchdogHttpPort, cluster.Directory);
+        Assert.Equal(("counter", 1), (refused.Type("watchdog_heartbeat_refusals"), refused.Value("watchdog_heartbeat_refusals_total", ("watchdog_kind", "protocol"))));
 
         // Two sessions from conmgr's host, then conmgr dies: the watchdog terminates them.
         await using var psql = BackgroundProcess.Start("psql", ["-X", "-h", "127.0.0.1", "-p", primary.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "-c", "select pg_sleep(600)"], RunAs.Postgres, Path.Combine(node.Directory, "psql.log"));
