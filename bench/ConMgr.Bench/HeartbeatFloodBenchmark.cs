@@ -143,10 +143,6 @@ public static class HeartbeatFloodBenchmark
         return samples;
     }
 
-    private static double CpuSeconds(int pid)
-    {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
-    }
+    /// <summary>The process's user + system CPU time, as the scale benchmark reads it.</summary>
+    private static double CpuSeconds(int pid) => ScaleBenchmark.UserSeconds(pid) + ScaleBenchmark.SystemSeconds(pid);
 }

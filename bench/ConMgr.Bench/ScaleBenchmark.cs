@@ -174,10 +174,10 @@ public static class ScaleBenchmark
     }
 
     /// <summary>utime: the program's own code.</summary>
-    private static double UserSeconds(int pid) => StatField(pid, 11) / 100.0;
+    internal static double UserSeconds(int pid) => StatField(pid, 11) / 100.0;
 
     /// <summary>stime: syscalls, and on loopback the kernel's TCP work for the peers' side of each packet it sends.</summary>
-    private static double SystemSeconds(int pid) => StatField(pid, 12) / 100.0;
+    internal static double SystemSeconds(int pid) => StatField(pid, 12) / 100.0;
 
     private static long StatField(int pid, int index)
     {

@@ -41,7 +41,7 @@ public sealed class BackendConnection(Socket socket, Stream stream, SslStream? t
 /// </summary>
 public static class BackendOpener
 {
-    private static readonly byte[] SslRequestPacket = [0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F];
+    private static readonly byte[] SslRequestPacket = SslRequest.ToArray();
 
     /// <param name="firstPacket">The startup message, or a CancelRequest.</param>
     /// <param name="answered">True when the server answers <paramref name="firstPacket"/> (a startup message): only then can a refusal be retried.</param>

@@ -16,6 +16,15 @@ public abstract record StartupPacket
 public sealed record SslRequest : StartupPacket
 {
     public static SslRequest Instance { get; } = new();
+
+    /// <summary>The packet as a client sends it (length word 8, the SSLRequest code).</summary>
+    public static byte[] ToArray()
+    {
+        var packet = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(packet, packet.Length);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(packet.AsSpan(4), StartupCodes.SslRequest);
+        return packet;
+    }
 }
 
 /// <summary>GSSENCRequest: the client asks whether the server will negotiate GSSAPI encryption.</summary>

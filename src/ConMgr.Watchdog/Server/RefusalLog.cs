@@ -24,6 +24,7 @@ internal sealed class RefusalLog : IDisposable
     private int _logged;
     private long _suppressed;
     private string? _last;
+    private long _total;
 
     public RefusalLog(ServerLog log, TimeProvider time)
     {
@@ -34,8 +35,6 @@ internal sealed class RefusalLog : IDisposable
 
     /// <summary>All refusals so far.</summary>
     public long Total => Interlocked.Read(ref _total);
-
-    private long _total;
 
     /// <param name="kind">A short label for the metrics (tls, secret, hello, plaintext, pending, slots, protocol).</param>
     public void Record(IPEndPoint remote, string kind, string reason)

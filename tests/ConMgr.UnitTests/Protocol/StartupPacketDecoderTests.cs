@@ -12,6 +12,15 @@ public sealed class StartupPacketDecoderTests
     private static readonly byte[] StartupBytes = Startup("user\0alice\0database\0shop\0application_name\0\0\0");
 
     [Fact]
+    public void The_ssl_request_conmgr_sends_to_servers_is_the_one_clients_send_and_decodes_as_one()
+    {
+        var packet = SslRequest.ToArray();
+        Assert.Equal(new byte[] { 0, 0, 0, 8, 0x04, 0xD2, 0x16, 0x2F }, packet);
+        Assert.Equal(DecodeStatus.Complete, StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(packet), out var decoded, out _, out _));
+        Assert.IsType<SslRequest>(decoded);
+    }
+
+    [Fact]
     public void Ssl_request_decodes()
     {
         var status = StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(SslRequestBytes), out var packet, out var consumed, out _);
