@@ -1,34 +1,37 @@
-// ConMgrChannel.cs: the conmgr socket of one SQL connection: watched for the loss report, closed with the connection.
+// ConMgrChannel.cs: the conmgr socket of one physical connection: watched for the loss report, closed when the server connection closes.
 using System.Net.Sockets;
-using Npgsql;
 
 namespace ConMgr.Client;
 
 /// <summary>
-/// Phase one's socket, kept open for the life of the SQL connection (seed 1.2.1). When conmgr
-/// writes on it (instance lost, role changed) or it breaks (conmgr died), the SQL connection is
-/// broken at once (<see cref="NpgsqlConnectionBreaker"/>) so an in-flight command fails with a
-/// transient <see cref="NpgsqlException"/>, and <see cref="Lost"/> is cancelled. Closing the SQL
-/// connection closes this socket, which tells conmgr the application connection ended.
+/// Phase one's socket, kept open for the life of the physical server connection (seed 1.2.1),
+/// across every time the pool hands that connection out. When conmgr writes on it (instance
+/// lost, role changed) or it breaks (conmgr died), the data source breaks every connection to
+/// that instance (<see cref="NpgsqlConnectionBreaker"/>) so an in-flight command fails with a
+/// transient <see cref="Npgsql.NpgsqlException"/>, evicts the idle ones, and cancels
+/// <see cref="Lost"/>. When the server connection closes (the application closed it without
+/// pooling, or the pool pruned it), this socket is closed, which tells conmgr.
 /// </summary>
-public sealed class ConMgrChannel : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The token source has no timer to release, and applications may read Lost after the connection closed: it is never disposed.")]
+public sealed class ConMgrChannel
 {
-    private readonly NpgsqlConnection _connection;
     private readonly CancellationTokenSource _lost = new();
     private readonly Resolve.HostEntry _entry;
-    private readonly Action? _onLost;
-    private int _closedByUs;
+    private readonly Socket? _server;
+    private readonly Action<ConMgrChannel, string> _onReport;
+    private string? _lostReason;
+    private int _closed;
 
-    /// <param name="onLost">Runs when the loss is known, before <see cref="Lost"/> is cancelled: whoever sees the token cancelled sees what it did.</param>
-    internal ConMgrChannel(Socket socket, NpgsqlConnection connection, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly, Action? onLost = null)
+    /// <param name="server">The physical connection's own socket (see <see cref="NpgsqlConnectionBreaker"/>); null when this Npgsql version hides it.</param>
+    /// <param name="onReport">Runs once when conmgr reports on this socket (or it breaks): the data source's eviction of the instance.</param>
+    internal ConMgrChannel(Socket socket, Socket? server, Resolve.HostEntry conmgr, int instanceNumber, bool openedEarly, Action<ConMgrChannel, string> onReport)
     {
-        _onLost = onLost;
         Socket = socket;
-        OpenedEarly = openedEarly;
+        _server = server;
         _entry = conmgr;
-        _connection = connection;
         InstanceNumber = instanceNumber;
-        _connection.StateChange += OnStateChange;
+        OpenedEarly = openedEarly;
+        _onReport = onReport;
         _ = WatchAsync();
     }
 
@@ -41,34 +44,70 @@ public sealed class ConMgrChannel : IDisposable
     /// <summary>conmgr's number for the instance (backend_hostN).</summary>
     public int InstanceNumber { get; }
 
-    /// <summary>Whether the SQL connection was opened beside phase one, on the forecast (<see cref="ConMgrDataSourceBuilder.OpenEarly"/>).</summary>
+    /// <summary>Whether the physical connection was opened beside phase one, on the forecast (<see cref="ConMgrDataSourceBuilder.OpenEarly"/>).</summary>
     public bool OpenedEarly { get; }
 
     /// <summary>Cancelled when conmgr reported the instance lost or conmgr itself went away.</summary>
     public CancellationToken Lost => _lost.Token;
 
     /// <summary>What conmgr said (or that it vanished); null while the instance is fine.</summary>
-    public string? LostReason { get; private set; }
+    public string? LostReason => Volatile.Read(ref _lostReason);
 
     /// <summary>When the report arrived (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>); null before.</summary>
     public long? LostTimestamp { get; private set; }
 
-    public void Dispose()
+    internal Resolve.HostEntry Entry => _entry;
+
+    /// <summary>True once Npgsql has closed the physical connection (its socket is disposed).</summary>
+    internal bool ServerClosed
     {
-        if (Interlocked.Exchange(ref _closedByUs, 1) != 0)
+        get
+        {
+            if (_server is null)
+            {
+                return false;
+            }
+
+            try
+            {
+                _ = _server.Available;
+                return false;
+            }
+            catch (ObjectDisposedException)
+            {
+                return true;
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        }
+    }
+
+    /// <summary>The instance is lost: remember why, break the server connection, close the conmgr socket, then cancel <see cref="Lost"/>.</summary>
+    internal void Lose(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _lostReason, reason, null) is not null)
         {
             return;
         }
 
-        _connection.StateChange -= OnStateChange;
-        Socket.Dispose();
+        LostTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
+        if (_server is not null)
+        {
+            NpgsqlConnectionBreaker.Break(_server);
+        }
+
+        Close();
+        _lost.Cancel();
     }
 
-    private void OnStateChange(object? sender, System.Data.StateChangeEventArgs e)
+    /// <summary>Closes the conmgr socket: conmgr forgets the connection.</summary>
+    internal void Close()
     {
-        if (e.CurrentState is System.Data.ConnectionState.Closed or System.Data.ConnectionState.Broken)
+        if (Interlocked.Exchange(ref _closed, 1) == 0)
         {
-            Dispose();
+            Socket.Dispose();
         }
     }
 
@@ -90,18 +129,10 @@ public sealed class ConMgrChannel : IDisposable
             reason = $"connection to conmgr broken: {ex.Message}";
         }
 
-        if (Volatile.Read(ref _closedByUs) != 0)
+        if (Volatile.Read(ref _closed) == 0)
         {
-            return;
+            _onReport(this, reason);
         }
-
-        LostTimestamp = System.Diagnostics.Stopwatch.GetTimestamp();
-        LostReason = reason;
-        Diagnostics.ClientMetrics.RecordLost(_entry.Host, _entry.Port);
-        NpgsqlConnectionBreaker.Break(_connection);
-        _onLost?.Invoke();
-        await _lost.CancelAsync();
-        Dispose();
     }
 
     private static string Describe(IReadOnlyDictionary<char, string> fields)

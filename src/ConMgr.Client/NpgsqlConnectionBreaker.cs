@@ -1,4 +1,4 @@
-// NpgsqlConnectionBreaker.cs: breaks an Npgsql connection from outside, so its in-flight command fails at once.
+// NpgsqlConnectionBreaker.cs: reaches a physical Npgsql connection's socket, so an in-flight command can be failed at once from outside.
 using System.Net.Sockets;
 using System.Reflection;
 using Npgsql;
@@ -14,10 +14,12 @@ namespace ConMgr.Client;
 /// read returns end-of-stream at once, and Npgsql itself breaks the connector and throws
 /// <see cref="NpgsqlException"/> with <c>IsTransient = true</c>, the exception retry policies
 /// recognise. The socket is reached through Npgsql's internals (the connection's connector and
-/// the connector's one <see cref="Socket"/> field); a test pins that this works with the Npgsql
-/// version in Directory.Packages.props. See docs/client.md.
+/// the connector's one <see cref="Socket"/> field), once per physical connection, when it opens.
+/// When a future Npgsql hides them, <see cref="IsSupported"/> is false: the data source logs it
+/// once and counts each connection it cannot break (docs/client.md), and the test pinned to the
+/// Npgsql version in Directory.Packages.props fails.
 /// </summary>
-public static class NpgsqlConnectionBreaker
+internal static class NpgsqlConnectionBreaker
 {
     private static readonly PropertyInfo? ConnectorProperty =
         typeof(NpgsqlConnection).GetProperty("Connector", BindingFlags.Instance | BindingFlags.NonPublic);
@@ -26,18 +28,23 @@ public static class NpgsqlConnectionBreaker
         .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
         .SingleOrDefault(f => f.FieldType == typeof(Socket));
 
-    /// <summary>True when this Npgsql version exposes what <see cref="Break"/> needs.</summary>
+    /// <summary>True when this Npgsql version exposes what <see cref="ServerSocketOf"/> needs.</summary>
     public static bool IsSupported => SocketField is not null;
 
-    /// <summary>Shuts down the connection's socket; false when the connection has no socket (closed, or unsupported Npgsql).</summary>
-    public static bool Break(NpgsqlConnection connection)
+    /// <summary>The socket of the physical connection under <paramref name="connection"/>; null when closed or unsupported.</summary>
+    public static Socket? ServerSocketOf(NpgsqlConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        if (ConnectorProperty?.GetValue(connection) is not { } connector || SocketField?.GetValue(connector) is not Socket socket)
-        {
-            return false;
-        }
+        return ConnectorProperty?.GetValue(connection) is { } connector ? SocketField?.GetValue(connector) as Socket : null;
+    }
 
+    /// <summary>Shuts down the connection's socket; false when the connection has no socket (closed, or unsupported Npgsql).</summary>
+    public static bool Break(NpgsqlConnection connection) => ServerSocketOf(connection) is { } socket && Break(socket);
+
+    /// <summary>Shuts <paramref name="socket"/> down both ways; false when it was already closed.</summary>
+    public static bool Break(Socket socket)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
         try
         {
             socket.Shutdown(SocketShutdown.Both);

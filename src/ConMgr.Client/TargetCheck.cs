@@ -1,4 +1,5 @@
 // TargetCheck.cs: libpq's target_session_attrs check for a PostgreSQL server connected to directly.
+using ConMgr.Protocol.Postgres;
 using Npgsql;
 
 namespace ConMgr.Client;
@@ -15,25 +16,26 @@ internal enum TargetFit
 }
 
 /// <summary>
-/// For a direct (postmaster) entry of the host list. Npgsql refuses a target other than Any with
+/// For a direct (postmaster) entry of the host list, on every open (a pooled connection's server
+/// may have changed role since; PostgreSQL 14+ reports the change, so the check costs nothing). Npgsql refuses a target other than Any with
 /// a single host, so the check is done here, as libpq does it: from the <c>in_hot_standby</c> and
 /// <c>default_transaction_read_only</c> values the server reports at startup (PostgreSQL 14+), or
 /// with one query on older servers.
 /// </summary>
 internal static class TargetCheck
 {
-    public static async Task<TargetFit> EvaluateAsync(NpgsqlConnection connection, string target, CancellationToken cancellationToken)
+    public static async Task<TargetFit> EvaluateAsync(NpgsqlConnection connection, TargetSessionAttrs target, CancellationToken cancellationToken)
     {
         var (inRecovery, readOnly) = await ReadStateAsync(connection, cancellationToken);
         var primary = !inRecovery;
-        return target.ToLowerInvariant() switch
+        return target switch
         {
-            "read-write" => primary && !readOnly ? TargetFit.Match : TargetFit.NoMatch,
-            "read-only" => inRecovery || readOnly ? TargetFit.Match : TargetFit.NoMatch,
-            "primary" => primary ? TargetFit.Match : TargetFit.NoMatch,
-            "standby" => inRecovery ? TargetFit.Match : TargetFit.NoMatch,
-            "prefer-standby" => inRecovery ? TargetFit.Match : TargetFit.Fallback,
-            "prefer-primary" => primary ? TargetFit.Match : TargetFit.Fallback,
+            TargetSessionAttrs.ReadWrite => primary && !readOnly ? TargetFit.Match : TargetFit.NoMatch,
+            TargetSessionAttrs.ReadOnly => inRecovery || readOnly ? TargetFit.Match : TargetFit.NoMatch,
+            TargetSessionAttrs.Primary => primary ? TargetFit.Match : TargetFit.NoMatch,
+            TargetSessionAttrs.Standby => inRecovery ? TargetFit.Match : TargetFit.NoMatch,
+            TargetSessionAttrs.PreferStandby => inRecovery ? TargetFit.Match : TargetFit.Fallback,
+            TargetSessionAttrs.PreferPrimary => primary ? TargetFit.Match : TargetFit.Fallback,
             _ => TargetFit.Match,
         };
     }

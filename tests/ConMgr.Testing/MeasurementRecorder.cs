@@ -34,6 +34,9 @@ public sealed class MeasurementRecorder : IDisposable
     public IReadOnlyList<Measurement> Of(string instrument, string tag, object value) =>
         [.. _measurements.Where(m => m.Instrument == instrument && m.Tags.TryGetValue(tag, out var v) && Equals(v, value))];
 
+    /// <summary>Takes one reading of every observable instrument (gauges, observable counters) into the record.</summary>
+    public void Observe() => _listener.RecordObservableInstruments();
+
     public void Dispose() => _listener.Dispose();
 
     private void Add(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)

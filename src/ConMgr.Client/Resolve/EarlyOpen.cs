@@ -4,46 +4,57 @@ using Npgsql;
 namespace ConMgr.Client.Resolve;
 
 /// <summary>
-/// An SQL connection being opened to the instance conmgr is expected to name, while phase one
-/// runs. If conmgr names that instance, <see cref="TakeAsync"/> hands it over and the two phases
-/// cost about one open instead of one exchange plus one open. Otherwise <see cref="Abandon"/>
-/// cancels it and closes whatever it opened, in the background: the cost of a wrong forecast
-/// is one server connection started for nothing.
+/// A connection being opened from the forecast instance's pool while phase one runs. A new
+/// physical connection waits in the initializer for conmgr's answer (<see cref="Lease"/>): if
+/// conmgr names this instance, <see cref="TakeAsync"/> hands the connection over and the two
+/// phases cost about one open instead of one exchange plus one open. Otherwise
+/// <see cref="Abandon"/> answers "not you", which fails the physical open, and closes whatever
+/// was opened, in the background: the cost of a wrong forecast is one server connection
+/// started for nothing.
 /// </summary>
 internal sealed class EarlyOpen
 {
     private readonly CancellationTokenSource _cancel;
     private readonly Task<OpenResult> _open;
 
-    private EarlyOpen(string host, int port, Func<string, int, CancellationToken, Task<OpenResult>> open, CancellationToken cancellationToken)
+    private EarlyOpen(Pooling.InstancePool pool, Func<Pooling.InstancePool, Pooling.PendingLease, CancellationToken, Task<OpenResult>> open, CancellationToken cancellationToken)
     {
-        Host = host;
-        Port = port;
+        Lease = new Pooling.PendingLease(pool, early: true);
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        _open = open(host, port, _cancel.Token);
+        _open = open(pool, Lease, _cancel.Token);
     }
 
-    public string Host { get; }
+    /// <summary>Where conmgr's socket goes if its answer names this instance.</summary>
+    public Pooling.PendingLease Lease { get; }
 
-    public int Port { get; }
+    public string Host => Lease.Pool.Host;
 
-    public static EarlyOpen Start(string host, int port, Func<string, int, CancellationToken, Task<OpenResult>> open, CancellationToken cancellationToken) =>
-        new(host, port, open, cancellationToken);
+    public int Port => Lease.Pool.Port;
+
+    public static EarlyOpen Start(Pooling.InstancePool pool, Func<Pooling.InstancePool, Pooling.PendingLease, CancellationToken, Task<OpenResult>> open, CancellationToken cancellationToken) =>
+        new(pool, open, cancellationToken);
 
     public bool IsFor(string host, int port) => Host == host && Port == port;
 
     /// <summary>
-    /// The outcome of the early open, now that conmgr named this instance; null if it had already
-    /// failed before the answer came. Then the caller opens afresh, as the strict order would
-    /// have, so opening early is never worse than not (an instance restarting, say).
+    /// conmgr named this instance and sent <paramref name="answer"/>. Returns the early open's
+    /// outcome, or null if it had already failed before the answer came: then the caller opens
+    /// afresh, as the strict order would have, so opening early is never worse than not (an
+    /// instance restarting, say). If the open failed or reused an idle connection, the socket
+    /// is still the caller's when <see cref="Pooling.PendingLease.TryReclaim"/> says so.
     /// </summary>
-    public async Task<OpenResult?> TakeAsync()
+    public async Task<OpenResult?> TakeAsync(System.Net.Sockets.Socket answer)
     {
         try
         {
-            var finishedBeforeAnswer = _open.IsCompleted;
-            var result = await _open;
-            return finishedBeforeAnswer && result.Connection is null ? null : result;
+            if (_open.IsCompleted && (await _open).Connection is null)
+            {
+                Lease.Answer(null);
+                return null;
+            }
+
+            Lease.Answer(answer);
+            return await _open;
         }
         finally
         {
@@ -51,9 +62,10 @@ internal sealed class EarlyOpen
         }
     }
 
-    /// <summary>conmgr named another instance, or none: stop the open and close what it made.</summary>
+    /// <summary>conmgr named another instance, or none: fail the physical open, stop it, and close what it made.</summary>
     public void Abandon()
     {
+        Lease.Answer(null);
         Diagnostics.ClientMetrics.RecordAbandoned(Host, Port);
         _ = AbandonAsync();
     }
@@ -80,4 +92,4 @@ internal sealed class EarlyOpen
 }
 
 /// <summary>A phase-two open: the connection, or why there is none.</summary>
-internal readonly record struct OpenResult(NpgsqlConnection? Connection, string? Error);
+internal readonly record struct OpenResult(NpgsqlConnection? Connection, string? Error, Exception? Exception = null);

@@ -30,7 +30,8 @@ internal abstract record ResolveOutcome
 /// </summary>
 internal static class ResolveClient
 {
-    public static async Task<ResolveOutcome> ResolveAsync(HostEntry entry, string user, string database, string target, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="pinned">An instance number: ask conmgr about that instance only (<see cref="ResolveProtocol.InstanceOption"/>).</param>
+    public static async Task<ResolveOutcome> ResolveAsync(HostEntry entry, string user, string database, string target, TimeSpan timeout, CancellationToken cancellationToken, int? pinned = null)
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
@@ -47,10 +48,7 @@ internal static class ResolveClient
             {
                 await socket.ConnectAsync(await Dns.GetHostAddressesAsync(entry.Host, deadline.Token), entry.Port, deadline.Token);
             }
-            await socket.SendAsync(
-                WireMessages.StartupMessage([("user", user), ("database", database), (ResolveProtocol.RequestOption, ResolveProtocol.Version), (ResolveProtocol.TargetOption, target)]),
-                SocketFlags.None,
-                deadline.Token);
+            await socket.SendAsync(Request(user, database, target, pinned), SocketFlags.None, deadline.Token);
             var first = await WireMessages.ReadAsync(socket, deadline.Token);
             if (first is null)
             {
@@ -81,6 +79,23 @@ internal static class ResolveClient
                 socket.Dispose();
             }
         }
+    }
+
+    private static byte[] Request(string user, string database, string target, int? pinned)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["user"] = user,
+            ["database"] = database,
+            [ResolveProtocol.RequestOption] = ResolveProtocol.Version,
+            [ResolveProtocol.TargetOption] = target,
+        };
+        if (pinned is { } number)
+        {
+            parameters[ResolveProtocol.InstanceOption] = number.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return new StartupMessage(StartupCodes.ProtocolVersion3, parameters).ToArray();
     }
 
     /// <summary>conmgr's first message; a ParameterStatus that does not even parse is no greeting.</summary>

@@ -76,7 +76,7 @@ public sealed class ApplicationConnection : IDisposable
     public long InstanceVersion { get; set; }
 
     /// <summary>The parsed target, for re-checking when the instance's role changes.</summary>
-    public Routing.TargetSessionAttrs TargetAttrs { get; set; }
+    public Protocol.Postgres.TargetSessionAttrs TargetAttrs { get; set; }
 
     /// <summary>The proxy port this client came in on (<c>read-write</c>, <c>read-only</c>); null on the resolve port.</summary>
     public string? Port { get; set; }

@@ -34,7 +34,21 @@ public sealed class ResolveService(InstanceTable instances, ApplicationRegistry 
 
         connection.TargetAttrs = target;
         connection.Target = target.Name();
-        var route = router.Choose(instances.Rows(), target);
+        var pinned = startup.GetParameter(ResolveProtocol.InstanceOption);
+        int? only = null;
+        if (pinned is not null)
+        {
+            if (!int.TryParse(pinned, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number))
+            {
+                ConMgrMetrics.RecordResolve(connection.Target, "invalid");
+                await RefuseAsync(connection, ClientErrors.InvalidInstanceNumber(pinned));
+                return;
+            }
+
+            only = number;
+        }
+
+        var route = router.Choose(instances.Rows(), target, only: only);
         if (route.Instance is not { } instance)
         {
             ConMgrMetrics.RecordResolve(connection.Target, "refused");

@@ -1,4 +1,5 @@
 // ClusterHealth.cs: what the HTTP health paths answer: can a port route now, and to which instances.
+using ConMgr.Protocol.Postgres;
 using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Proxy;

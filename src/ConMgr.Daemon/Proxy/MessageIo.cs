@@ -43,7 +43,7 @@ public static class MessageIo
             throw new MessageFormatException("connection closed inside a message header");
         }
 
-        var body = AuthenticationMessages.BodyLength(header, MaxMessage, out var error) ?? throw new MessageFormatException(error!);
+        var body = MessageFrame.BodyLength(header, MaxMessage, out var error) ?? throw new MessageFormatException(error!);
         var message = new byte[5 + body];
         header.CopyTo(message, 0);
         if (await stream.ReadAtLeastAsync(message.AsMemory(5), body, throwOnEndOfStream: false, cancellationToken) < body)

@@ -1,4 +1,5 @@
 // ProxyPort.cs: the two proxy ports and what each promises its clients.
+using ConMgr.Protocol.Postgres;
 using ConMgr.Daemon.Routing;
 
 namespace ConMgr.Daemon.Proxy;

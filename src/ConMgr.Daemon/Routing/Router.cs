@@ -1,4 +1,5 @@
 // Router.cs: picks the instance for a target_session_attrs among those with a live heartbeat: split-brain safe, load balanced.
+using ConMgr.Protocol.Postgres;
 using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 
@@ -20,7 +21,8 @@ public sealed class Router(Func<int, int> outstanding, StandbyLagLimit maxStandb
     private int _cursor;
 
     /// <param name="skip">Instances not to choose (a proxy port's instances that just refused a connection).</param>
-    public RouteResult Choose(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target, IReadOnlySet<int>? skip = null)
+    /// <param name="only">The one instance (its number, backend_hostN) a pinned resolve request asks about; null for a free choice.</param>
+    public RouteResult Choose(IReadOnlyList<InstanceState> rows, TargetSessionAttrs target, IReadOnlySet<int>? skip = null, int? only = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
         var view = ClusterView.Of(rows, maxStandbyLag);
@@ -28,6 +30,16 @@ public sealed class Router(Func<int, int> outstanding, StandbyLagLimit maxStandb
         if (skip is { Count: > 0 })
         {
             candidates.RemoveAll(c => skip.Contains(c.Index));
+        }
+
+        if (only is { } number)
+        {
+            // The candidate count stays the whole target's: the client's forecast needs it, not 1.
+            var eligible = candidates.Count;
+            var pinned = candidates.FirstOrDefault(c => c.Row.Settings.Number == number);
+            return pinned.Row is null
+                ? new RouteResult(-1, null, $"instance {number} is not eligible: {Explain(rows, view, target)}")
+                : new RouteResult(pinned.Index, pinned.Row, null, eligible);
         }
 
         if (candidates.Count == 0)

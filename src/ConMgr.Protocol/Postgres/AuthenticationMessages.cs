@@ -31,29 +31,6 @@ public static class AuthenticationMessages
     /// <summary>The channel-binding variant of SCRAM: its name ends with this.</summary>
     public const string PlusSuffix = "-PLUS";
 
-    /// <summary>
-    /// Checks a message header: the length word counts itself, so it is at least 4, and the whole
-    /// message (type byte included) must fit in <paramref name="maxMessage"/> bytes.
-    /// Returns the body length, or null with <paramref name="error"/>.
-    /// </summary>
-    public static int? BodyLength(ReadOnlySpan<byte> header, int maxMessage, out string? error)
-    {
-        if (header.Length < 5)
-        {
-            throw new ArgumentException("a message header is 5 bytes", nameof(header));
-        }
-
-        var length = BinaryPrimitives.ReadInt32BigEndian(header[1..]);
-        if (length < 4 || length > maxMessage - 1)
-        {
-            error = $"invalid message length {length} for message type '{(char)header[0]}' (at most {maxMessage - 1})";
-            return null;
-        }
-
-        error = null;
-        return length - 4;
-    }
-
     /// <summary>The request code of an AuthenticationRequest ('R') message, or null when it is not one or is too short.</summary>
     public static int? RequestCode(ReadOnlySpan<byte> message) =>
         message.Length >= 9 && message[0] == (byte)BackendMessageCode.AuthenticationRequest ? BinaryPrimitives.ReadInt32BigEndian(message[5..]) : null;

@@ -1,4 +1,4 @@
-// BackendMessages.cs: ParameterStatus and ReadyForQuery, the standard messages conmgr's resolve answer is made of.
+// BackendMessages.cs: ParameterStatus and ReadyForQuery, the standard messages conmgr's resolve answer is made of, and their decoders.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
@@ -8,6 +8,22 @@ namespace ConMgr.Protocol.Postgres;
 /// <summary>ParameterStatus ('S'): a name and a value, both NUL-terminated.</summary>
 public sealed record ParameterStatus(string Name, string Value)
 {
+    /// <summary>Decodes a body; null unless it is exactly two NUL-terminated strings.</summary>
+    public static ParameterStatus? TryParse(ReadOnlySpan<byte> body)
+    {
+        var nul = body.IndexOf((byte)0);
+        if (nul < 0)
+        {
+            return null;
+        }
+
+        var rest = body[(nul + 1)..];
+        var end = rest.IndexOf((byte)0);
+        return end != rest.Length - 1 || end < 0
+            ? null
+            : new ParameterStatus(Encoding.UTF8.GetString(body[..nul]), Encoding.UTF8.GetString(rest[..end]));
+    }
+
     public void WriteTo(IBufferWriter<byte> writer)
     {
         ArgumentNullException.ThrowIfNull(writer);

@@ -24,6 +24,10 @@ public static class ClientErrors
     public static ErrorResponse InvalidTarget(string value, string valid) =>
         new(Fatal, SqlState.InvalidParameterValue, $"invalid value for parameter \"target_session_attrs\": \"{value}\"", Hint: $"Valid values are: {valid}.");
 
+    /// <summary>A pinned resolve request whose instance option is not a number.</summary>
+    public static ErrorResponse InvalidInstanceNumber(string value) =>
+        new(Fatal, SqlState.InvalidParameterValue, $"invalid value for parameter \"{ResolveProtocol.InstanceOption}\": \"{value}\"", Hint: "The value is an instance number, as in backend_hostN.");
+
     /// <summary>No instance with a live heartbeat matches the request.</summary>
     public static ErrorResponse NoEligibleInstance(string explanation) =>
         new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, explanation);

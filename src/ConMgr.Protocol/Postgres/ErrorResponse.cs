@@ -70,6 +70,28 @@ public sealed record ErrorResponse(string Severity, string SqlState, string Mess
         return null;
     }
 
+    /// <summary>
+    /// Every field of an ErrorResponse or NoticeResponse body, by code ('C' SQLSTATE, 'M' message,
+    /// 'D' detail); a field without its terminator ends the list. A code sent twice keeps the last.
+    /// </summary>
+    public static IReadOnlyDictionary<char, string> FieldsOf(ReadOnlySpan<byte> body)
+    {
+        var fields = new Dictionary<char, string>();
+        while (!body.IsEmpty && body[0] != 0)
+        {
+            var end = body[1..].IndexOf((byte)0);
+            if (end < 0)
+            {
+                break;
+            }
+
+            fields[(char)body[0]] = Encoding.UTF8.GetString(body.Slice(1, end));
+            body = body[(end + 2)..];
+        }
+
+        return fields;
+    }
+
     private static int FieldLength(string? value) => value is null ? 0 : 1 + Encoding.UTF8.GetByteCount(value) + 1;
 
     private static int WriteField(Span<byte> destination, byte code, string? value)

@@ -18,6 +18,15 @@ public static class ResolveProtocol
     /// <summary>Startup option carrying target_session_attrs (under _pq_ so a postmaster never takes it for a GUC).</summary>
     public const string TargetOption = "_pq_.conmgr_target_session_attrs";
 
+    /// <summary>
+    /// Optional startup option: the number of one instance (backend_hostN). conmgr then considers
+    /// only that instance: it answers as usual if the instance is eligible for the target, and
+    /// refuses with 08001 otherwise. A pooling client uses it to have a new server connection to
+    /// an instance it already knows counted and watched (docs/protocol.md). A conmgr that does not
+    /// know the option ignores it and may name another instance; the client checks the number.
+    /// </summary>
+    public const string InstanceOption = "_pq_.conmgr_instance";
+
     /// <summary>First ParameterStatus of every conmgr answer: "this is conmgr", and its protocol version.</summary>
     public const string ProtocolParameter = "conmgr_protocol";
 

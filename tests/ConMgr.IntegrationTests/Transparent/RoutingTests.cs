@@ -48,7 +48,7 @@ public sealed class RoutingTests
     public async Task Conmgr_tracks_open_connections_with_their_target_and_instance()
     {
         await using var t = await TransparentCluster.StartAsync();
-        await using var source = t.DataSource("read-write");
+        await using var source = t.DataSource("read-write", pooling: false);
         await using var connection = await source.OpenConnectionAsync();
 
         var application = Assert.Single((await t.Node.StatusAsync()).Applications);
@@ -106,7 +106,7 @@ public sealed class RoutingTests
     public async Task Load_is_balanced_evenly_across_two_standbys()
     {
         await using var t = await TransparentCluster.StartAsync(standbys: 2);
-        await using var source = t.DataSource("standby");
+        await using var source = t.DataSource("standby", pooling: false);
         var counts = new Dictionary<string, int>();
 
         for (var i = 0; i < 200; i++)

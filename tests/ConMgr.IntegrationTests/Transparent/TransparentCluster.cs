@@ -54,9 +54,9 @@ public sealed class TransparentCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>A data source over <paramref name="hosts"/> (default: this conmgr) asking for <paramref name="target"/>.</summary>
-    public ConMgrDataSource DataSource(string target, string? hosts = null, int timeoutSeconds = 5) =>
-        ConMgrDataSource.Create($"Host={hosts ?? ConMgrHost};Username=postgres;Database=postgres;Target Session Attributes={target};Timeout={timeoutSeconds};Command Timeout=60");
+    /// <summary>A data source over <paramref name="hosts"/> (default: this conmgr) asking for <paramref name="target"/>; <paramref name="pooling"/> false makes every open a new server connection.</summary>
+    public ConMgrDataSource DataSource(string target, string? hosts = null, int timeoutSeconds = 5, bool pooling = true, string extra = "") =>
+        ConMgrDataSource.Create($"Host={hosts ?? ConMgrHost};Username=postgres;Database=postgres;Target Session Attributes={target};Timeout={timeoutSeconds};Command Timeout=60;Pooling={pooling};{extra}");
 
     /// <summary>
     /// Starts <paramref name="sql"/> on <paramref name="connection"/> and returns once the primary

@@ -54,12 +54,39 @@ public sealed class ClientConfigurationTests
     }
 
     [Fact]
-    public void Unopened_connections_are_refused_because_the_instance_is_chosen_at_open()
+    public void First_unopened_connection_learns_an_instance_by_opening_one_and_fails_like_an_open_when_none_answers()
     {
-        using var source = ConMgrDataSource.Create("Host=localhost;Username=app");
+        using var source = ConMgrDataSource.Create("Host=127.0.0.1:1;Username=app;Timeout=2");
 
-        Assert.Throws<NotSupportedException>(() => source.CreateConnection());
+        var error = Assert.Throws<Npgsql.NpgsqlException>(() => source.CreateConnection());
+
+        Assert.True(error.IsTransient);
+        Assert.Contains("127.0.0.1:1", error.Message, StringComparison.Ordinal);
         Assert.Equal("any", source.Target);
+        Assert.Equal(Npgsql.TargetSessionAttributes.Any, source.TargetSessionAttributes);
+    }
+
+    [Theory]
+    [InlineData("read-write", Npgsql.TargetSessionAttributes.ReadWrite)]
+    [InlineData("Prefer-Standby", Npgsql.TargetSessionAttributes.PreferStandby)]
+    [InlineData("", Npgsql.TargetSessionAttributes.Any)]
+    public void Target_is_parsed_once_and_named_as_npgsql_names_it(string text, Npgsql.TargetSessionAttributes npgsql)
+    {
+        using var source = ConMgrDataSource.Create($"Host=127.0.0.1:1;Target Session Attributes={text}");
+
+        Assert.Equal(npgsql, source.TargetSessionAttributes);
+    }
+
+    [Fact]
+    public void A_builder_builds_once_and_refuses_what_conmgr_cannot_watch()
+    {
+        var builder = new ConMgrDataSourceBuilder("Host=127.0.0.1:1;Password=secret");
+        using var source = builder.Build();
+
+        Assert.Throws<InvalidOperationException>(() => builder.Build());
+        Assert.Throws<InvalidOperationException>(() => builder.EnableParameterLogging());
+        Assert.DoesNotContain("secret", source.ConnectionString, StringComparison.Ordinal);
+        Assert.Throws<NotSupportedException>(() => new ConMgrDataSourceBuilder("Host=127.0.0.1:1;Multiplexing=true").Build());
     }
 
     private sealed class NullServices : IServiceProvider

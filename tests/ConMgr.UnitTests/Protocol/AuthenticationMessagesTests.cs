@@ -45,7 +45,7 @@ public sealed class AuthenticationMessagesTests
         var header = new byte[5];
         header[0] = (byte)'R';
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(1), length);
-        Assert.Equal(body, AuthenticationMessages.BodyLength(header, max, out var error));
+        Assert.Equal(body, MessageFrame.BodyLength(header, max, out var error));
         Assert.Null(error);
     }
 
@@ -60,7 +60,7 @@ public sealed class AuthenticationMessagesTests
     {
         var header = new byte[5];
         BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(1), length);
-        Assert.Null(AuthenticationMessages.BodyLength(header, 100, out var error));
+        Assert.Null(MessageFrame.BodyLength(header, 100, out var error));
         Assert.Contains("invalid message length", error, StringComparison.Ordinal);
     }
 
@@ -130,7 +130,7 @@ public sealed class AuthenticationMessagesTests
             _ = ErrorResponse.FieldOf(input, (byte)'M');
             if (input.Length >= 5)
             {
-                _ = AuthenticationMessages.BodyLength(input, MessageIo.MaxMessage, out _);
+                _ = MessageFrame.BodyLength(input, MessageIo.MaxMessage, out _);
             }
         }
     }

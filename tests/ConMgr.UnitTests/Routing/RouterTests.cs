@@ -1,4 +1,5 @@
 // RouterTests.cs: least-outstanding choice with round-robin ties, read against counts that change while it reads them.
+using ConMgr.Protocol.Postgres;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Routing;
 using static ConMgr.UnitTests.Instances.InstanceRows;

@@ -1,4 +1,5 @@
 // StandbyLagTests.cs: max_standby_lag in the cluster view and the router: which targets a lagging standby loses, the fallbacks, hostile positions.
+using ConMgr.Protocol.Postgres;
 using ConMgr.Configuration;
 using ConMgr.Daemon.Instances;
 using ConMgr.Daemon.Routing;

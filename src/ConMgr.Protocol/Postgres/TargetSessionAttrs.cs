@@ -1,5 +1,5 @@
 // TargetSessionAttrs.cs: the target_session_attrs values a client may ask conmgr for, with libpq's meanings.
-namespace ConMgr.Daemon.Routing;
+namespace ConMgr.Protocol.Postgres;
 
 /// <summary>What kind of instance a client wants (libpq's target_session_attrs, plus prefer-primary).</summary>
 public enum TargetSessionAttrs
