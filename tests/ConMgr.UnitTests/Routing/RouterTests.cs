@@ -42,4 +42,19 @@ public sealed class RouterTests
             Assert.Contains(route.Index, new[] { 1, 2 });
         }
     }
+
+    [Fact]
+    public void A_pinned_request_gets_its_instance_if_eligible_and_a_refusal_naming_it_otherwise()
+    {
+        var router = new Router(_ => 0);
+
+        var pinned = router.Choose(Rows, TargetSessionAttrs.Standby, only: Rows[2].Settings.Number);
+        Assert.Equal((2, 2), (pinned.Index, pinned.Candidates)); // the count stays the target's, for the client's forecast
+
+        var refused = router.Choose(Rows, TargetSessionAttrs.Standby, only: Rows[0].Settings.Number);
+        Assert.Null(refused.Instance);
+        Assert.StartsWith($"instance {Rows[0].Settings.Number} is not eligible: no instance matches target_session_attrs=standby", refused.Refusal, StringComparison.Ordinal);
+
+        Assert.Null(router.Choose(Rows, TargetSessionAttrs.Any, only: 99).Instance);
+    }
 }
