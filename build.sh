@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 configuration="${CONFIGURATION:-Release}"
 dotnet build ConMgr.slnx -c "$configuration" -nologo -clp:NoSummary -v quiet
-for project in src/ConMgr.Daemon src/ConMgr.Ctl src/ConMgr.Watchdog tools/ConMgr.DevCluster tools/ConMgr.ClientProbe examples/ConMgr.Example; do
+for project in src/ConMgr.Daemon src/ConMgr.Ctl src/ConMgr.Watchdog tools/ConMgr.DevCluster tools/ConMgr.ClientProbe examples/ConMgr.Example examples/ConMgr.Example.EfCore examples/ConMgr.Example.Dapper; do
   [ -d "$project" ] || continue
   dotnet publish "$project" -c "$configuration" --no-build -nologo -v quiet -o out/bin
 done

@@ -1,0 +1,41 @@
+// OrmExampleTests.cs: the EF Core and Dapper example applications run against a real cluster, with a failover in the middle of a retried unit of work.
+using ConMgr.Testing;
+
+namespace ConMgr.IntegrationTests.Transparent;
+
+[Collection(Heartbeat.TimingSensitive.Name)]
+public sealed class OrmExampleTests
+{
+    /// <summary>
+    /// Unit 1 commits on the primary. Unit 2's first attempt holds its transaction open; the
+    /// primary then dies and the standby is promoted. The attempt fails as a transient error,
+    /// the retry waits while conmgr has no read-write instance, then commits on the new primary;
+    /// unit 3 goes straight there. Every unit is in the table exactly once (the column is unique).
+    /// </summary>
+    [Theory]
+    [InlineData("cm_example_efcore", "cm_efcore_orders")]
+    [InlineData("cm_example_dapper", "cm_dapper_orders")]
+    public async Task Example_retries_a_unit_of_work_through_a_failover_and_commits_it_once_on_the_new_primary(string example, string table)
+    {
+        await using var t = await TransparentCluster.StartAsync();
+        var (primary, standby) = (t.Cluster.Primary, t.Cluster.Standbys[0]);
+        var log = Path.Combine(t.Node.Directory, $"{example}.log");
+        await using var application = BackgroundProcess.Start(RepoPaths.Executable(example), [t.ConMgrHost, "postgres", "3", "2"], null, log);
+
+        await Poll.UntilAsync(() => application.Log.Contains("unit 2 in flight", StringComparison.Ordinal), TransparentCluster.Deadline, "unit 2 in flight");
+        await Poll.UntilAsync(async () => await primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query like '%pg_sleep(60)%' and state = 'active' and pid <> pg_backend_pid()") == 1, TransparentCluster.Deadline, "unit 2's transaction open on the primary");
+        var written = await primary.ScalarAsync<string>("select pg_current_wal_lsn()::text");
+        await Poll.UntilAsync(async () => await standby.ScalarAsync<bool>($"select pg_last_wal_replay_lsn() >= '{written}'"), TransparentCluster.Deadline, "the standby to replay unit 1");
+
+        await primary.StopAsync("immediate");
+        await standby.ExecuteAsync("select pg_promote(wait => true)");
+
+        Assert.Equal(0, await application.WaitForExitAsync(TimeSpan.FromSeconds(90)));
+        var output = application.Log;
+        Assert.Contains($"unit 1 committed on port {primary.Port} after 1 attempt(s)", output, StringComparison.Ordinal);
+        Assert.Matches($@"unit 2 committed on port {standby.Port} after ([2-9]|1[0-9]) attempt\(s\)", output);
+        Assert.Contains($"unit 3 committed on port {standby.Port} after 1 attempt(s)", output, StringComparison.Ordinal);
+        Assert.Contains($"read 3 order(s) on port {standby.Port}", output, StringComparison.Ordinal);
+        Assert.Equal("1,2,3", await standby.ScalarAsync<string>($"select string_agg(unit::text, ',' order by unit) from {table}"));
+    }
+}
