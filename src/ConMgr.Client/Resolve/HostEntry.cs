@@ -4,7 +4,7 @@ using System.Globalization;
 namespace ConMgr.Client.Resolve;
 
 /// <summary>A host and port from the connection string's host list, in the order given.</summary>
-public sealed record HostEntry(string Host, int Port)
+internal sealed record HostEntry(string Host, int Port)
 {
     public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 
