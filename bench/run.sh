@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh: builds everything and runs the benchmarks recorded in docs/benchmarks.md (needs root: namespaces).
-# Usage: bench/run.sh detection|scale|connect|failover|fuzz|memory|proxy|idle-proxy|http-load|heartbeat-flood [options]   (see: out/bench/cm_bench)
+# Usage: bench/run.sh detection|scale|connect|pool|web-mix|failover|fuzz|memory|proxy|idle-proxy|http-load|heartbeat-flood [options]   (see: out/bench/cm_bench)
 # For memory, a JIT build of conmgr (the build before Native AOT) is published to out/bench-jit and measured beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -39,7 +39,7 @@ public static class ConnectBenchmark
         s_quiesce = quiesce;
         var primary = cluster.Primary;
         var direct = $"Host={primary.Host};Port={primary.Port};Username=postgres;Database=postgres;Pooling=false";
-        var conmgrString = $"Host=127.0.0.1:{node.Port};Username=postgres;Database=postgres;Target Session Attributes=read-write";
+        var conmgrString = $"Host=127.0.0.1:{node.Port};Username=postgres;Database=postgres;Target Session Attributes=read-write;Pooling=false";
         await using var viaConmgr = ConMgrDataSource.Create(conmgrString);
         await using var serial = new ConMgrDataSourceBuilder(conmgrString) { OpenEarly = false }.Build();
         var directMs = new List<double>();

@@ -54,7 +54,7 @@ public static class FailoverBenchmark
     {
         var (serverNs, conmgrPort, primaryPort, primaryWatchdog, standbyPort, standbySockets, conmgrDir, timeout) =
             (a[1], a[2], a[3], a[4], a[5], a[6], a[7], int.Parse(a[8], CultureInfo.InvariantCulture));
-        await using var viaConmgr = ConMgrDataSource.Create($"Host=127.0.0.1:{conmgrPort};Username=postgres;Database=postgres;Target Session Attributes=read-write;Timeout=5");
+        await using var viaConmgr = ConMgrDataSource.Create($"Host=127.0.0.1:{conmgrPort};Username=postgres;Database=postgres;Target Session Attributes=read-write;Timeout=5;Pooling=false");
         var multiHost = $"Host={NetworkLink.ServerAddress}:{primaryPort},{NetworkLink.ServerAddress}:{standbyPort};Username=postgres;Database=postgres;Target Session Attributes=read-write;Timeout={timeout};Pooling=false";
 
         // Both clients have connected before: Npgsql's host-state cache knows the old primary as the

@@ -40,6 +40,9 @@ public sealed class ConMgrDataSource : DbDataSource
     private readonly InstanceForecast _forecast;
     private readonly InstanceDataSourceFactory _factory;
     private readonly ConcurrentDictionary<(string Host, int Port, bool Direct), InstancePool> _pools = new();
+
+    /// <summary>The pools as an array, replaced when one is added: read on every open, where ConcurrentDictionary.Values would copy.</summary>
+    private InstancePool[] _poolList = [];
     private readonly Lock _poolsLock = new();
     private readonly ILogger _logger;
     private readonly ITimer _sweeper;
@@ -270,38 +273,46 @@ public sealed class ConMgrDataSource : DbDataSource
     }
 
     /// <summary>An idle connection of a live instance, without asking conmgr; null when there is none.</summary>
-    private async Task<(NpgsqlConnection, InstancePool)?> OpenIdleAsync(long started, CancellationToken cancellationToken)
+    private async ValueTask<(NpgsqlConnection, InstancePool)?> OpenIdleAsync(long started, CancellationToken cancellationToken)
     {
-        foreach (var pool in IdlePools())
+        var pools = Volatile.Read(ref _poolList);
+        var start = pools.Length > 1 ? (int)((uint)Interlocked.Increment(ref _cursor) % (uint)pools.Length) : 0;
+        for (var i = 0; i < pools.Length; i++)
         {
-            var opened = await OpenAsync(pool, null, cancellationToken);
-            if (opened.Connection is { } connection)
+            var pool = pools[(start + i) % pools.Length];
+            if (!pool.IsLive || pool.Idle == 0)
             {
-                ClientLog.PooledOpen(_logger, pool.ToString());
-                var entry = _hosts[Math.Max(0, pool.Entry)];
-                ClientMetrics.RecordOpen(ClientMetrics.OpenedPooled, entry.Host, entry.Port, started);
-                return (connection, pool);
+                continue;
             }
 
-            // The idle count was stale and the new physical connection was not confirmed, or the instance went away: go on.
-            cancellationToken.ThrowIfCancellationRequested();
+            NpgsqlConnection connection;
+            try
+            {
+                connection = await pool.OpenAsync(null, cancellationToken);
+            }
+            catch (NpgsqlException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // The idle count was stale and the new physical connection was not confirmed, or the instance went away: go on.
+                continue;
+            }
+
+            if (_logger.IsEnabled(LogLevel.Debug))
+            {
+                ClientLog.PooledOpen(_logger, pool.ToString());
+            }
+
+            var entry = _hosts[Math.Max(0, pool.Entry)];
+            ClientMetrics.RecordOpen(ClientMetrics.OpenedPooled, entry.Host, entry.Port, started);
+            return (connection, pool);
         }
 
         return null;
     }
 
-    /// <summary>Live instances with idle connections, starting at a rotating one so equal pools share the load.</summary>
-    private IEnumerable<InstancePool> IdlePools()
-    {
-        var live = LivePools().Where(p => p.Idle > 0).ToList();
-        var start = live.Count > 1 ? (int)((uint)Interlocked.Increment(ref _cursor) % (uint)live.Count) : 0;
-        for (var i = 0; i < live.Count; i++)
-        {
-            yield return live[(start + i) % live.Count];
-        }
-    }
+    /// <summary>Live instances with idle connections (for <see cref="CreateConnection"/>).</summary>
+    private IEnumerable<InstancePool> IdlePools() => LivePools().Where(p => p.Idle > 0);
 
-    private IEnumerable<InstancePool> LivePools() => _pools.Values.Where(p => p.IsLive);
+    private IEnumerable<InstancePool> LivePools() => Volatile.Read(ref _poolList).Where(p => p.IsLive);
 
     private InstancePool? ForecastPool()
     {
@@ -326,8 +337,14 @@ public sealed class ConMgrDataSource : DbDataSource
         // Created under a lock: a losing racer's pool would hold an Npgsql data source nobody disposes.
         lock (_poolsLock)
         {
-            return _pools.GetOrAdd((host, port, direct), key =>
+            var added = _pools.GetOrAdd((host, port, direct), key =>
                 new InstancePool(key.Host, key.Port, key.Direct, Pooling, p => _factory.Build(key.Host, key.Port, $"{Name}/{p}", c => AttachAsync(p, c)), Remember));
+            if (Array.IndexOf(_poolList, added) < 0)
+            {
+                Volatile.Write(ref _poolList, [.. _poolList, added]);
+            }
+
+            return added;
         }
     }
 

@@ -1,4 +1,5 @@
 // NpgsqlConnectionBreaker.cs: reaches a physical Npgsql connection's socket, so an in-flight command can be failed at once from outside.
+using System.Linq.Expressions;
 using System.Net.Sockets;
 using System.Reflection;
 using Npgsql;
@@ -28,14 +29,40 @@ internal static class NpgsqlConnectionBreaker
         .GetFields(BindingFlags.Instance | BindingFlags.NonPublic)
         .SingleOrDefault(f => f.FieldType == typeof(Socket));
 
+    /// <summary>
+    /// The two reads compiled once into one delegate: this runs on every pooled open, where
+    /// reflection's GetValue would cost more than the rest of the open's own bookkeeping.
+    /// </summary>
+    private static readonly Func<NpgsqlConnection, Socket?>? ReadSocket = Compile();
+
     /// <summary>True when this Npgsql version exposes what <see cref="ServerSocketOf"/> needs.</summary>
-    public static bool IsSupported => SocketField is not null;
+    public static bool IsSupported => ReadSocket is not null;
 
     /// <summary>The socket of the physical connection under <paramref name="connection"/>; null when closed or unsupported.</summary>
     public static Socket? ServerSocketOf(NpgsqlConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        return ConnectorProperty?.GetValue(connection) is { } connector ? SocketField?.GetValue(connector) as Socket : null;
+        return ReadSocket?.Invoke(connection);
+    }
+
+    private static Func<NpgsqlConnection, Socket?>? Compile()
+    {
+        if (ConnectorProperty is null || SocketField is null)
+        {
+            return null;
+        }
+
+        // connection => connection.Connector == null ? null : connection.Connector._socket
+        var connection = Expression.Parameter(typeof(NpgsqlConnection), "connection");
+        var connector = Expression.Variable(ConnectorProperty.PropertyType, "connector");
+        var body = Expression.Block(
+            [connector],
+            Expression.Assign(connector, Expression.Property(connection, ConnectorProperty)),
+            Expression.Condition(
+                Expression.Equal(connector, Expression.Constant(null, ConnectorProperty.PropertyType)),
+                Expression.Constant(null, typeof(Socket)),
+                Expression.Field(connector, SocketField)));
+        return Expression.Lambda<Func<NpgsqlConnection, Socket?>>(body, connection).Compile();
     }
 
     /// <summary>Shuts down the connection's socket; false when the connection has no socket (closed, or unsupported Npgsql).</summary>

@@ -4,8 +4,8 @@ using Microsoft.Extensions.Logging;
 
 namespace ConMgr.Testing;
 
-/// <summary>One log entry as a library wrote it.</summary>
-public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message);
+/// <summary>One log entry as a library wrote it, with when (<see cref="System.Diagnostics.Stopwatch.GetTimestamp"/>).</summary>
+public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, long Timestamp);
 
 /// <summary>Records every entry at every level, from every category.</summary>
 public sealed class RecordingLoggerFactory : ILoggerFactory
@@ -33,6 +33,6 @@ public sealed class RecordingLoggerFactory : ILoggerFactory
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception)));
+            entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), System.Diagnostics.Stopwatch.GetTimestamp()));
     }
 }

@@ -78,10 +78,15 @@ internal sealed class InstancePool : IAsyncDisposable
     public NpgsqlConnection CreateConnection() => Track(_npgsql.CreateConnection());
 
     /// <summary>Opens a connection of this pool: an idle one if Npgsql has one, else a new physical one, which takes <paramref name="lease"/>.</summary>
-    public async Task<NpgsqlConnection> OpenAsync(PendingLease? lease, CancellationToken cancellationToken)
+    public async ValueTask<NpgsqlConnection> OpenAsync(PendingLease? lease, CancellationToken cancellationToken)
     {
         var connection = CreateConnection();
-        PendingLease.Current.Value = lease;
+        if (lease is not null || PendingLease.Current.Value is not null)
+        {
+            // Only when it changes: setting an AsyncLocal copies the execution context, on every pooled open.
+            PendingLease.Current.Value = lease;
+        }
+
         try
         {
             await connection.OpenAsync(cancellationToken);
