@@ -69,6 +69,46 @@ public sealed class HostListTests
     }
 
     [Fact]
+    public async Task Pinned_request_is_answered_for_that_instance_only_and_refused_clearly_otherwise()
+    {
+        await using var t = await TransparentCluster.StartAsync();
+
+        async Task<List<WireMessage>> AskAsync(string target, string instance)
+        {
+            using var client = await PgWire.ConnectAsync("127.0.0.1", t.Node.Port);
+            await client.SendAsync(PgWire.StartupMessage(("user", "app"), ("_pq_.conmgr_resolve", "1.0"), ("_pq_.conmgr_target_session_attrs", target), ("_pq_.conmgr_instance", instance)));
+            var messages = new List<WireMessage>();
+            while (await client.ReadMessageAsync(TransparentCluster.Deadline) is { } message)
+            {
+                messages.Add(message);
+                if (message.Type is 'Z' or 'E')
+                {
+                    break;
+                }
+            }
+
+            return messages;
+        }
+
+        var standby = await AskAsync("standby", "1");
+        Assert.Equal('Z', standby[^1].Type);
+        Assert.Contains(standby, m => m.Type == 'S' && m.Body.AsSpan().IndexOf("conmgr_instance_number\u00001\u0000"u8) == 0);
+        Assert.Contains(standby, m => m.Type == 'S' && m.Body.AsSpan().IndexOf("conmgr_candidates\u00001\u0000"u8) == 0);
+
+        var wrongRole = await AskAsync("standby", "0");
+        Assert.Equal("08001", wrongRole[^1].Fields['C']);
+        Assert.StartsWith("instance 0 is not eligible: no instance matches target_session_attrs=standby", wrongRole[^1].Fields['M'], StringComparison.Ordinal);
+
+        Assert.Equal("08001", (await AskAsync("any", "7"))[^1].Fields['C']);
+        foreach (var bad in new[] { "x", "-1", "", "99999999999" })
+        {
+            var refused = await AskAsync("any", bad);
+            Assert.Equal("22023", refused[^1].Fields['C']);
+            Assert.Contains("_pq_.conmgr_instance", refused[^1].Fields['M'], StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Bad_target_gets_22023_and_plain_clients_get_a_clear_refusal()
     {
         await using var t = await TransparentCluster.StartAsync(standbys: 0);
