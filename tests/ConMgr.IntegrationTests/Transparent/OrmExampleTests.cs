@@ -30,8 +30,9 @@ public sealed class OrmExampleTests
         await primary.StopAsync("immediate");
         await standby.ExecuteAsync("select pg_promote(wait => true)");
 
-        Assert.Equal(0, await application.WaitForExitAsync(TimeSpan.FromSeconds(90)));
+        var exit = await application.WaitForExitAsync(TimeSpan.FromSeconds(90));
         var output = application.Log;
+        Assert.True(exit == 0, $"exit {exit}:\n{output}");
         Assert.Contains($"unit 1 committed on port {primary.Port} after 1 attempt(s)", output, StringComparison.Ordinal);
         Assert.Matches($@"unit 2 committed on port {standby.Port} after ([2-9]|1[0-9]) attempt\(s\)", output);
         Assert.Contains($"unit 3 committed on port {standby.Port} after 1 attempt(s)", output, StringComparison.Ordinal);

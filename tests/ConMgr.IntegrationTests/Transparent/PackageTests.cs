@@ -5,6 +5,8 @@ using ConMgr.Testing;
 
 namespace ConMgr.IntegrationTests.Transparent;
 
+// Alone: dotnet pack and build take both cores for a while, which would distort the timing of tests beside it.
+[Collection(Heartbeat.TimingSensitive.Name)]
 public sealed class PackageTests
 {
     /// <summary>A version no release will have, so the global package cache's copy of it can be replaced safely.</summary>
