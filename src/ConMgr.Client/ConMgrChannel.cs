@@ -32,7 +32,6 @@ public sealed class ConMgrChannel
         InstanceNumber = instanceNumber;
         OpenedEarly = openedEarly;
         _onReport = onReport;
-        _ = WatchAsync();
     }
 
     /// <summary>The socket to conmgr (the seed's PQcmSocket): readable when conmgr reports something.</summary>
@@ -83,6 +82,9 @@ public sealed class ConMgrChannel
             }
         }
     }
+
+    /// <summary>Starts watching the socket; called once the lease is known to its pool, so a report that is already waiting finds it there.</summary>
+    internal void Start() => _ = WatchAsync();
 
     /// <summary>The instance is lost: remember why, break the server connection, close the conmgr socket, then cancel <see cref="Lost"/>.</summary>
     internal void Lose(string reason)

@@ -51,6 +51,7 @@ public sealed partial class ConMgrDataSource
         var entry = _hosts[Math.Max(0, pool.Entry)];
         var channel = new ConMgrChannel(conmgr, server, entry, pool.Number ?? -1, early, (lease, reason) => OnReport(pool, lease, reason));
         pool.Attach(channel);
+        channel.Start();
         if (server is null)
         {
             ClientMetrics.RecordUnbreakable(pool.Host, pool.Port);
@@ -108,14 +109,18 @@ public sealed partial class ConMgrDataSource
             Forget(pool.Entry, $"instance {pool} lost");
         }
 
-        if (pool.ReportLost(reason) is not { } connections)
+        var connections = pool.ReportLost(reason);
+
+        // The reporter itself may have joined the pool after the other leases were told (a report
+        // that was waiting on a lease attached a moment ago, or a pool already lost): tell it too.
+        reporter?.Lose(reason);
+        if (connections is null)
         {
-            reporter?.Lose(reason);
             return;
         }
 
         var entry = _hosts[Math.Max(0, pool.Entry)];
-        ClientMetrics.RecordLost(entry.Host, entry.Port, connections);
-        ClientLog.InstanceLost(_logger, pool.ToString(), Target, reason, connections);
+        ClientMetrics.RecordLost(entry.Host, entry.Port, connections.Value);
+        ClientLog.InstanceLost(_logger, pool.ToString(), Target, reason, connections.Value);
     }
 }
