@@ -70,6 +70,10 @@ echo
 echo "== The example application of docs/client.md (examples/ConMgr.Example): writes on the primary, reads on a standby"
 "$bin/cm_example" "127.0.0.1:$port" | sed "s/^/  /"
 echo
+echo "== The same with EF Core and with Dapper (examples/ConMgr.Example.EfCore, .Dapper): pooled, retried units of work"
+"$bin/cm_example_efcore" "127.0.0.1:$port" | sed "s/^/  efcore: /"
+"$bin/cm_example_dapper" "127.0.0.1:$port" | sed "s/^/  dapper: /"
+echo
 echo "== Proxy ports: psql knows nothing of conmgr, and lands on the right instance"
 for p in "$rw read-write" "$ro read-only"; do
   set -- $p

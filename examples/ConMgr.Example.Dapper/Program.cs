@@ -38,8 +38,20 @@ public static class Program
             Console.WriteLine($"unit {unit} committed on port {port} after {attempts} attempt(s)");
         }
 
+        // A standby replays the primary's WAL a little later: to read our own writes, wait until it has.
+        string written;
+        await using (var connection = await writes.OpenConnectionAsync())
+        {
+            written = await connection.ExecuteScalarAsync<string>("select pg_current_wal_lsn()::text") ?? "0/0";
+        }
+
         await using (var connection = await reads.OpenConnectionAsync())
         {
+            while (await connection.ExecuteScalarAsync<bool>("select pg_is_in_recovery() and coalesce(pg_last_wal_replay_lsn() < @written::pg_lsn, true)", new { written }))
+            {
+                await Task.Delay(10);
+            }
+
             var count = await connection.ExecuteScalarAsync<long>("select count(*) from cm_dapper_orders");
             Console.WriteLine($"read {count} order(s) on port {connection.Port}");
         }

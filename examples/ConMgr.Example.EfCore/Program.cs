@@ -49,12 +49,22 @@ public static class Program
             Console.WriteLine($"unit {unit} committed on port {port} after {attempts} attempt(s)");
         }
 
+        // A standby replays the primary's WAL a little later: to read our own writes, wait until it has.
+        var written = "0/0";
+        await InUnitOfWorkAsync(writes, async (db, _) =>
+            written = await db.Database.SqlQueryRaw<string>("select pg_current_wal_lsn()::text as \"Value\"").SingleAsync());
+
         await using (var outer = await reads.CreateDbContextAsync())
         {
             var (count, port) = await outer.Database.CreateExecutionStrategy().ExecuteAsync(async () =>
             {
                 await using var db = await reads.CreateDbContextAsync();
                 await db.Database.OpenConnectionAsync();
+                while (await db.Database.SqlQueryRaw<bool>("select pg_is_in_recovery() and coalesce(pg_last_wal_replay_lsn() < {0}::pg_lsn, true) as \"Value\"", written).SingleAsync())
+                {
+                    await Task.Delay(10);
+                }
+
                 var count = await db.Orders.CountAsync();
                 return (count, ((NpgsqlConnection)db.Database.GetDbConnection()).Port);
             });

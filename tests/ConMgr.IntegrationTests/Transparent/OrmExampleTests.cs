@@ -6,6 +6,24 @@ namespace ConMgr.IntegrationTests.Transparent;
 [Collection(Heartbeat.TimingSensitive.Name)]
 public sealed class OrmExampleTests
 {
+    /// <summary>The read/write split: units commit on the primary, and the read (prefer-standby) sees all of them on the standby.</summary>
+    [Theory]
+    [InlineData("cm_example_efcore")]
+    [InlineData("cm_example_dapper")]
+    public async Task Example_writes_on_the_primary_and_reads_its_writes_on_the_standby(string example)
+    {
+        await using var t = await TransparentCluster.StartAsync();
+
+        var run = (await ProcessRunner.RunAsync(RepoPaths.Executable(example), [t.ConMgrHost, "postgres", "3"], timeout: TimeSpan.FromMinutes(1))).EnsureSuccess(example);
+
+        for (var unit = 1; unit <= 3; unit++)
+        {
+            Assert.Contains($"unit {unit} committed on port {t.Cluster.Primary.Port} after 1 attempt(s)", run.StandardOutput, StringComparison.Ordinal);
+        }
+
+        Assert.Contains($"read 3 order(s) on port {t.Cluster.Standbys[0].Port}", run.StandardOutput, StringComparison.Ordinal);
+    }
+
     /// <summary>
     /// Unit 1 commits on the primary. Unit 2's first attempt holds its transaction open; the
     /// primary then dies and the standby is promoted. The attempt fails as a transient error,
