@@ -82,7 +82,7 @@ public sealed partial class ConMgrDataSource
                 return resolved.Socket;
             case ResolveOutcome.Resolved resolved:
                 resolved.Socket.Dispose();
-                reason = $"conmgr named instance {resolved.Number} ({resolved.Host}:{resolved.Port}) instead";
+                reason = $"conmgr named instance {resolved.Number} ({HostEntry.Format(resolved.Host, resolved.Port)}) instead";
                 break;
             case ResolveOutcome.Refused refused:
                 reason = $"{refused.SqlState} {refused.Message}";

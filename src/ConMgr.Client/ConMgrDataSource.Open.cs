@@ -104,7 +104,7 @@ public sealed partial class ConMgrDataSource
         for (var i = 0; i < pools.Length; i++)
         {
             var pool = pools[(start + i) % pools.Length];
-            if (!pool.IsLive || pool.Idle == 0)
+            if (!pool.CanLend)
             {
                 continue;
             }
@@ -133,9 +133,6 @@ public sealed partial class ConMgrDataSource
         return null;
     }
 
-    /// <summary>Live instances with idle connections (for <see cref="CreateConnection"/>).</summary>
-    private IEnumerable<InstancePool> IdlePools() => LivePools().Where(p => p.Idle > 0);
-
     private IEnumerable<InstancePool> LivePools() => Volatile.Read(ref _poolList).Where(p => p.IsLive);
 
     private InstancePool? ForecastPool()
@@ -160,7 +157,7 @@ public sealed partial class ConMgrDataSource
         EarlyOpen? early = null;
         if (OpenEarly && _forecast.Predict(index) is { } forecast)
         {
-            ClientLog.EarlyOpenStarted(_logger, $"{forecast.Host}:{forecast.Port}");
+            ClientLog.EarlyOpenStarted(_logger, HostEntry.Format(forecast.Host, forecast.Port));
             early = EarlyOpen.Start(PoolFor(forecast.Host, forecast.Port, direct: false), OpenAsync, cancellationToken);
         }
 
@@ -182,7 +179,7 @@ public sealed partial class ConMgrDataSource
 
         if (early is not null)
         {
-            ClientLog.EarlyOpenAbandoned(_logger, $"{early.Host}:{early.Port}", "conmgr named no instance");
+            ClientLog.EarlyOpenAbandoned(_logger, early.ToString(), "conmgr named no instance");
             early.Abandon();
         }
 
@@ -199,8 +196,8 @@ public sealed partial class ConMgrDataSource
     private async Task<(NpgsqlConnection Connection, InstancePool Pool, bool OpenedEarly)?> OpenResolvedAsync(int index, ResolveOutcome.Resolved resolved, EarlyOpen? early, List<(string, Exception?)> failures, CancellationToken cancellationToken)
     {
         var entry = _hosts[index];
-        var instance = resolved.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        ClientLog.Resolved(_logger, entry.ToString(), Target, resolved.Number, $"{resolved.Host}:{instance}", resolved.Candidates);
+        var instance = HostEntry.Format(resolved.Host, resolved.Port);
+        ClientLog.Resolved(_logger, entry.ToString(), Target, resolved.Number, instance, resolved.Candidates);
         RecordForecast(index, resolved);
         var pool = PoolFor(resolved.Host, resolved.Port, direct: false);
         pool.Named(index, resolved.Number);
@@ -214,7 +211,7 @@ public sealed partial class ConMgrDataSource
         }
         else if (early is not null)
         {
-            ClientLog.EarlyOpenAbandoned(_logger, $"{early.Host}:{early.Port}", $"conmgr named {resolved.Host}:{instance}");
+            ClientLog.EarlyOpenAbandoned(_logger, early.ToString(), $"conmgr named {instance}");
             early.Abandon();
         }
 
@@ -238,7 +235,7 @@ public sealed partial class ConMgrDataSource
         {
             Forget(index, "phase two failed");
             cancellationToken.ThrowIfCancellationRequested();
-            failures.Add(($"{entry} sent us to {resolved.Host}:{instance}: {opened.Error}", opened.Exception));
+            failures.Add(($"{entry} sent us to {instance}: {opened.Error}", opened.Exception));
             return null;
         }
 
@@ -252,7 +249,7 @@ public sealed partial class ConMgrDataSource
         var after = _forecast.Predict(index);
         if (after is { } next && after != before)
         {
-            ClientLog.ForecastSet(_logger, _hosts[index].ToString(), $"{next.Host}:{next.Port}");
+            ClientLog.ForecastSet(_logger, _hosts[index].ToString(), HostEntry.Format(next.Host, next.Port));
         }
         else if (after is null && before is not null)
         {

@@ -34,12 +34,13 @@ public sealed partial class ConMgrDataSource : DbDataSource
     private static int _breakerWarned;
 
     private readonly NpgsqlConnectionStringBuilder _settings;
+    private readonly string _connectionString;
     private readonly IReadOnlyList<HostEntry> _hosts;
     private readonly InstanceForecast _forecast;
     private readonly InstanceDataSourceFactory _factory;
     private readonly ConcurrentDictionary<(string Host, int Port, bool Direct), InstancePool> _pools = new();
 
-    /// <summary>The pools as an array, replaced when one is added: read on every open, where ConcurrentDictionary.Values would copy.</summary>
+    /// <summary>The pools as an array, replaced when one is added: what every open and every sweep iterates (ConcurrentDictionary.Values would copy); <see cref="_pools"/> is for lookups.</summary>
     private InstancePool[] _poolList = [];
     private readonly Lock _poolsLock = new();
     private readonly ILogger _logger;
@@ -51,6 +52,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
     internal ConMgrDataSource(NpgsqlConnectionStringBuilder settings, TargetSessionAttrs target, bool openEarly, string name, InstanceDataSourceFactory factory, ILoggerFactory? loggerFactory)
     {
         _settings = settings;
+        _connectionString = settings.PersistSecurityInfo ? settings.ConnectionString : new NpgsqlConnectionStringBuilder(settings.ConnectionString) { Password = null }.ConnectionString;
         _hosts = HostEntry.Parse(settings.Host!, settings.Port);
         _forecast = new InstanceForecast(_hosts.Count);
         _factory = factory;
@@ -69,8 +71,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
     }
 
     /// <summary>The connection string, without its password unless <c>Persist Security Info</c> says so (as Npgsql's data sources).</summary>
-    public override string ConnectionString =>
-        _settings.PersistSecurityInfo ? _settings.ConnectionString : new NpgsqlConnectionStringBuilder(_settings.ConnectionString) { Password = null }.ConnectionString;
+    public override string ConnectionString => _connectionString;
 
     /// <summary>The name in metrics and logs (<see cref="ConMgrDataSourceBuilder.Name"/>).</summary>
     public string Name { get; }
@@ -110,7 +111,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
     public new NpgsqlConnection CreateConnection()
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var pool = IdlePools().FirstOrDefault() ?? ForecastPool() ?? LivePools().MinBy(p => p.Physical);
+        var pool = Array.Find(Volatile.Read(ref _poolList), p => p.CanLend) ?? ForecastPool() ?? LivePools().MinBy(p => p.Physical);
         if (pool is null)
         {
             var (probe, learned) = OpenCoreAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
@@ -140,7 +141,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
     /// <summary>Evicts every idle connection of every instance, as <see cref="NpgsqlDataSource.Clear"/>; connections in use close when returned.</summary>
     public void Clear()
     {
-        foreach (var pool in _pools.Values)
+        foreach (var pool in Volatile.Read(ref _poolList))
         {
             pool.Clear();
         }
@@ -148,7 +149,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
 
     /// <summary>Per instance pool: name, address, idle and used connections (for the pool metrics).</summary>
     internal IEnumerable<(string Name, string Host, int Port, int Idle, int Used)> PoolCounts() =>
-        _pools.Values.Select(p => (Name, p.Host, p.Port, p.Idle, p.InUse));
+        Volatile.Read(ref _poolList).Select(p => (Name, p.Host, p.Port, p.Idle, p.InUse));
 
     protected override DbConnection CreateDbConnection() => CreateConnection();
 
@@ -177,7 +178,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
 
         await _sweeper.DisposeAsync();
         ClientMetrics.Unregister(this);
-        foreach (var pool in _pools.Values)
+        foreach (var pool in Volatile.Read(ref _poolList))
         {
             await pool.DisposeAsync();
         }
@@ -221,7 +222,7 @@ public sealed partial class ConMgrDataSource : DbDataSource
 
     private void Sweep()
     {
-        foreach (var pool in _pools.Values)
+        foreach (var pool in Volatile.Read(ref _poolList))
         {
             pool.Sweep();
         }

@@ -66,6 +66,9 @@ internal sealed class InstancePool : IAsyncDisposable
     /// <summary>Physical connections not in use, as far as this pool can tell without asking Npgsql.</summary>
     public int Idle => Math.Max(0, Physical - InUse);
 
+    /// <summary>Live, with an idle connection: an open may take one without asking conmgr.</summary>
+    public bool CanLend => IsLive && Idle > 0;
+
     /// <summary>conmgr (at host list entry <paramref name="entry"/>) named this instance as number <paramref name="number"/>: it is live again.</summary>
     public void Named(int entry, int number)
     {
@@ -152,7 +155,7 @@ internal sealed class InstancePool : IAsyncDisposable
         _leases.Clear();
     }
 
-    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    public override string ToString() => Resolve.HostEntry.Format(Host, Port);
 
     /// <summary>Counts connections in use, from Npgsql's own state events (both opens made here and those of <see cref="CreateConnection"/>).</summary>
     private NpgsqlConnection Track(NpgsqlConnection connection)

@@ -36,6 +36,8 @@ internal sealed class EarlyOpen
 
     public bool IsFor(string host, int port) => Host == host && Port == port;
 
+    public override string ToString() => Lease.Pool.ToString();
+
     /// <summary>
     /// conmgr named this instance and sent <paramref name="answer"/>. Returns the early open's
     /// outcome, or null if it had already failed before the answer came: then the caller opens

@@ -6,7 +6,10 @@ namespace ConMgr.Client.Resolve;
 /// <summary>A host and port from the connection string's host list, in the order given.</summary>
 internal sealed record HostEntry(string Host, int Port)
 {
-    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
+    public override string ToString() => Format(Host, Port);
+
+    /// <summary>host:port as a host list writes it, an IPv6 address in brackets.</summary>
+    public static string Format(string host, int port) => host.Contains(':', StringComparison.Ordinal) ? $"[{host}]:{port}" : $"{host}:{port}";
 
     /// <summary>Splits <paramref name="hosts"/>; an entry without a port gets <paramref name="defaultPort"/>.</summary>
     public static IReadOnlyList<HostEntry> Parse(string hosts, int defaultPort)
