@@ -1,7 +1,5 @@
 // MessageBoundaryTests.cs: a loss's error goes to the client only between two server messages; with a message half relayed, just a close.
 using System.Buffers.Binary;
-using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
@@ -10,9 +8,8 @@ namespace ConMgr.IntegrationTests.Proxy;
 
 /// <summary>
 /// A real server never stops in the middle of a message on purpose, so here the "server" behind
-/// the read-write port is a scripted one that does (the heartbeat still comes from the real
-/// primary's watchdog: conmgr.conf points backend_port0 at the script and watchdog_port0 at the
-/// watchdog). It authenticates the client, answers its query with either one whole DataRow or the
+/// the read-write port is a scripted one that does (<see cref="ScriptedBackend"/>: the heartbeat
+/// still comes from the real primary's watchdog). It authenticates the client, answers its query with either one whole DataRow or the
 /// first half of one, and falls silent. Freezing the real primary then loses the heartbeat.
 /// The script speaks no SSL negotiation: backend_sslmode = disable.
 /// </summary>
@@ -48,19 +45,11 @@ public sealed class MessageBoundaryTests
     /// <summary>Everything the client received after its query, up to the close (or 30 s), and whether the connection was closed.</summary>
     private static async Task<(byte[] Received, bool Closed)> LoseHeartbeatAfterAsync(bool wholeRow)
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs });
-        using var fakeServer = new TcpListener(IPAddress.Loopback, 0);
-        fakeServer.Start();
-        var rw = FreePort.Next();
-        await using var node = await ConMgrNode.CreateAsync(
-            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nbackend_sslmode = disable\n" +
-            $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {((IPEndPoint)fakeServer.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}\nwatchdog_port0 = {cluster.Primary.WatchdogPort.ToString(CultureInfo.InvariantCulture)}\n");
-        await node.StartAsync();
-        await node.WaitInstanceAsync(0, s => s.Heartbeat == "up" && s.Role == "primary", TransparentCluster.Deadline, "the primary's heartbeat");
+        await using var backend = await ScriptedBackend.StartAsync("disable");
 
-        using var client = await PgWire.ConnectAsync("127.0.0.1", rw);
+        using var client = await PgWire.ConnectAsync("127.0.0.1", backend.ReadWritePort);
         await client.SendAsync(PgWire.StartupMessage(("user", "postgres"), ("database", "postgres")));
-        using var server = PgWire.Adopt(await fakeServer.AcceptSocketAsync().WaitAsync(TransparentCluster.Deadline));
+        using var server = PgWire.Adopt(await backend.Server.AcceptSocketAsync().WaitAsync(TransparentCluster.Deadline));
         var length = await server.ReadExactlyAsync(4, TransparentCluster.Deadline) ?? throw new InvalidOperationException("no startup message");
         Assert.NotNull(await server.ReadExactlyAsync(BinaryPrimitives.ReadInt32BigEndian(length) - 4, TransparentCluster.Deadline));
         await server.SendAsync([.. PgWire.Message('R', [0, 0, 0, 0]), .. PgWire.Message('K', [0, 0, 0x30, 0x39, 1, 2, 3, 4]), .. PgWire.Message('Z', [(byte)'I'])]);
@@ -77,7 +66,7 @@ public sealed class MessageBoundaryTests
         var first = await client.ReadExactlyAsync(wholeRow ? row.Length : 5 + RowLength / 2, TransparentCluster.Deadline);
         Assert.NotNull(first);
 
-        cluster.Primary.Freeze();
+        backend.Cluster.Primary.Freeze();
         try
         {
             var rest = new List<byte>();
@@ -107,7 +96,7 @@ public sealed class MessageBoundaryTests
         }
         finally
         {
-            cluster.Primary.Thaw();
+            backend.Cluster.Primary.Thaw();
         }
     }
 }

@@ -1,6 +1,4 @@
 // BackendNegotiationTests.cs: a server that answers conmgr's SSLRequest wrongly (garbage, N where TLS is required, a close, an error): each ends in a clear 08001 for the client, never a hang.
-using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
 using ConMgr.IntegrationTests.Transparent;
 using ConMgr.Testing;
@@ -23,15 +21,7 @@ public sealed class BackendNegotiationTests
     [InlineData("require", "S-garbage", "SSL error with 127.0.0.1")]
     public async Task A_wrong_answer_to_the_ssl_request_ends_in_08001_with_the_reason(string mode, string answer, string reason)
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs });
-        using var fakeServer = new TcpListener(IPAddress.Loopback, 0);
-        fakeServer.Start();
-        var rw = FreePort.Next();
-        await using var node = await ConMgrNode.CreateAsync(
-            $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nbackend_sslmode = {mode}\nbackend_sslrootcert = system\n" +
-            $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {((IPEndPoint)fakeServer.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}\nwatchdog_port0 = {cluster.Primary.WatchdogPort.ToString(CultureInfo.InvariantCulture)}\n");
-        await node.StartAsync();
-        await node.WaitInstanceAsync(0, s => s.Heartbeat == "up" && s.Role == "primary", TransparentCluster.Deadline, "the primary's heartbeat");
+        await using var backend = await Proxy.ScriptedBackend.StartAsync(mode);
 
         // Every connection gets the same answer: Npgsql opened a second connection after the first error here.
         var connections = 0;
@@ -42,7 +32,7 @@ public sealed class BackendNegotiationTests
                 Socket accepted;
                 try
                 {
-                    accepted = await fakeServer.AcceptSocketAsync();
+                    accepted = await backend.Server.AcceptSocketAsync();
                 }
                 catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
                 {
@@ -54,11 +44,11 @@ public sealed class BackendNegotiationTests
             }
         });
 
-        var error = await Assert.ThrowsAsync<PostgresException>(() => Proxy.ProxyCluster.OpenAsync(rw, "Include Error Detail=true"));
+        var error = await Assert.ThrowsAsync<PostgresException>(() => Proxy.ProxyCluster.OpenAsync(backend.ReadWritePort, "Include Error Detail=true"));
         Assert.Equal("08001", error.SqlState);
         Assert.Contains(reason, error.Detail ?? error.MessageText, StringComparison.Ordinal);
         Assert.True(connections >= 1);
-        fakeServer.Stop();
+        backend.Server.Stop();
         await serving.WaitAsync(TransparentCluster.Deadline);
     }
 
