@@ -59,6 +59,8 @@ public sealed class BackendDecoderTests
         Assert.Equal(count, ErrorResponse.FieldsOf(Encoding.UTF8.GetBytes(body)).Count);
 
     [Theory]
+    [InlineData(0, null)]
+    [InlineData(-1, null)]
     [InlineData(3, null)]
     [InlineData(4, 0)]
     [InlineData(100, 96)]
