@@ -9,6 +9,9 @@ namespace ConMgr.Example.Dapper;
 
 public static class Program
 {
+    /// <summary>How long a read waits for the standby to replay the writes before it gives up.</summary>
+    private static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>usage: cm_example_dapper HOSTS [USER] [UNITS] [SLOW_UNIT] — SLOW_UNIT's first attempt holds its transaction open (a failover can happen meanwhile).</summary>
     public static async Task<int> Main(string[] args)
     {
@@ -39,16 +42,24 @@ public static class Program
         }
 
         // A standby replays the primary's WAL a little later: to read our own writes, wait until it has.
+        // pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): with synchronous_commit = off a
+        // commit may be inserted but not yet written, and the write position would miss it.
         string written;
         await using (var connection = await writes.OpenConnectionAsync())
         {
-            written = await connection.ExecuteScalarAsync<string>("select pg_current_wal_lsn()::text") ?? "0/0";
+            written = await connection.ExecuteScalarAsync<string>("select pg_current_wal_insert_lsn()::text") ?? "0/0";
         }
 
         await using (var connection = await reads.OpenConnectionAsync())
         {
+            var deadline = DateTime.UtcNow + ReplayTimeout;
             while (await connection.ExecuteScalarAsync<bool>("select pg_is_in_recovery() and coalesce(pg_last_wal_replay_lsn() < @written::pg_lsn, true)", new { written }))
             {
+                if (DateTime.UtcNow > deadline)
+                {
+                    throw new TimeoutException($"the standby did not replay {written} within {ReplayTimeout.TotalSeconds} s");
+                }
+
                 await Task.Delay(10);
             }
 

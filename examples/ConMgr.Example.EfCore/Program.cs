@@ -11,6 +11,9 @@ namespace ConMgr.Example.EfCore;
 
 public static class Program
 {
+    /// <summary>How long a read waits for the standby to replay the writes before it gives up.</summary>
+    private static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>usage: cm_example_efcore HOSTS [USER] [UNITS] [SLOW_UNIT] — SLOW_UNIT's first attempt holds its transaction open (a failover can happen meanwhile).</summary>
     public static async Task<int> Main(string[] args)
     {
@@ -50,9 +53,11 @@ public static class Program
         }
 
         // A standby replays the primary's WAL a little later: to read our own writes, wait until it has.
+        // pg_current_wal_insert_lsn(), not pg_current_wal_lsn(): with synchronous_commit = off a
+        // commit may be inserted but not yet written, and the write position would miss it.
         var written = "0/0";
         await InUnitOfWorkAsync(writes, async (db, _) =>
-            written = await db.Database.SqlQueryRaw<string>("select pg_current_wal_lsn()::text as \"Value\"").SingleAsync());
+            written = await db.Database.SqlQueryRaw<string>("select pg_current_wal_insert_lsn()::text as \"Value\"").SingleAsync());
 
         await using (var outer = await reads.CreateDbContextAsync())
         {
@@ -60,8 +65,14 @@ public static class Program
             {
                 await using var db = await reads.CreateDbContextAsync();
                 await db.Database.OpenConnectionAsync();
+                var deadline = DateTime.UtcNow + ReplayTimeout;
                 while (await db.Database.SqlQueryRaw<bool>("select pg_is_in_recovery() and coalesce(pg_last_wal_replay_lsn() < {0}::pg_lsn, true) as \"Value\"", written).SingleAsync())
                 {
+                    if (DateTime.UtcNow > deadline)
+                    {
+                        throw new TimeoutException($"the standby did not replay {written} within {ReplayTimeout.TotalSeconds} s");
+                    }
+
                     await Task.Delay(10);
                 }
 

@@ -39,7 +39,9 @@ public static class Program
             // connection.Host/Port are the instance conmgr chose (the seed's PQhost/PQport), not conmgr's address.
             var via = connection.GetConMgrSocket() is null ? "directly" : $"via conmgr {connection.GetConMgrChannel()!.ConMgr}";
             var id = await ExecuteAsync(connection, "insert into cm_example_orders (item) values ('widget') returning id");
-            writtenAt = (string?)await ExecuteAsync(connection, "select pg_current_wal_lsn()::text");
+            // The insert position, read right after the commit: it includes the commit record even
+            // with synchronous_commit = off, where the write position (pg_current_wal_lsn) may not yet.
+            writtenAt = (string?)await ExecuteAsync(connection, "select pg_current_wal_insert_lsn()::text");
             Console.WriteLine($"wrote order {id} on {connection.Host}:{connection.Port} ({via})");
         });
 

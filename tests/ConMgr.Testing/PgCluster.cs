@@ -131,6 +131,24 @@ public sealed class PgCluster : IAsyncDisposable
             $"{standby.Name} to stream from {source.Name}");
     }
 
+    /// <summary>
+    /// Waits until every standby (or <paramref name="standbys"/>) has replayed everything committed
+    /// on the primary so far. The target is pg_current_wal_insert_lsn(), read now: it includes
+    /// every commit that has returned, where pg_current_wal_lsn() (the write position) may not
+    /// when a commit is asynchronous.
+    /// </summary>
+    public async Task WaitForReplayAsync(params PgInstance[] standbys)
+    {
+        var target = await Primary.ScalarAsync<string>("select pg_current_wal_insert_lsn()::text");
+        foreach (var standby in standbys.Length > 0 ? standbys : [.. Standbys])
+        {
+            await Poll.UntilAsync(
+                async () => await standby.ScalarAsync<bool>($"select pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"),
+                TimeSpan.FromSeconds(30),
+                $"{standby.Name} to replay up to {target}");
+        }
+    }
+
     /// <summary>Leaves the cluster running past this process (cm_devcluster up): no exit hook, no cleanup.</summary>
     public void Detach()
     {
@@ -239,7 +257,6 @@ public sealed class PgCluster : IAsyncDisposable
             $"unix_socket_directories = '{instance.SocketDirectory}'",
             $"cluster_name = '{instance.Name}'",
             "fsync = off",
-            "synchronous_commit = off",
             "full_page_writes = off",
             "shared_buffers = 16MB",
             "max_connections = 40",

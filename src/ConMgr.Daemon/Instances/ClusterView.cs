@@ -72,7 +72,7 @@ public sealed record ClusterView(
         };
     }
 
-    /// <summary>The one eligible primary's WAL position (pg_current_wal_lsn), as its watchdog last reported it; null without exactly one.</summary>
+    /// <summary>The one eligible primary's WAL position (pg_current_wal_insert_lsn: every commit that has returned), as its watchdog last reported it; null without exactly one.</summary>
     public long? PrimaryLsn { get; private init; }
 
     /// <summary>

@@ -16,15 +16,19 @@ namespace ConMgr.Watchdog.Attributes;
 /// </summary>
 public sealed class AttributeChecker(InstanceConnection instance, ServerLog log, TimeProvider time) : IAsyncDisposable
 {
-    /// <summary>The query. Timeline on a primary comes from its WAL insert position (the checkpoint's lags after promotion).</summary>
+    /// <summary>
+    /// The query. On a primary, the WAL position and the timeline come from the insert position:
+    /// it includes every commit that has returned, asynchronous ones too, where pg_current_wal_lsn()
+    /// (the write position) may not (and the checkpoint's timeline lags after a promotion).
+    /// </summary>
     public const string Query = """
         select pg_is_in_recovery(),
                current_setting('default_transaction_read_only') = 'on',
                case when pg_is_in_recovery()
                     then coalesce((select received_tli from pg_stat_wal_receiver), (select timeline_id from pg_control_checkpoint()))
-                    else ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int end,
+                    else ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int end,
                (select system_identifier from pg_control_system()),
-               coalesce(case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end - '0/0'::pg_lsn, 0)::bigint,
+               coalesce(case when pg_is_in_recovery() then pg_last_wal_replay_lsn() else pg_current_wal_insert_lsn() end - '0/0'::pg_lsn, 0)::bigint,
                case when not pg_is_in_recovery() then -1
                     when pg_last_wal_receive_lsn() is not distinct from pg_last_wal_replay_lsn() then 0
                     else coalesce((extract(epoch from clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000000)::bigint, -1) end,

@@ -29,7 +29,14 @@ public sealed class MetricsTests
             await Poll.UntilAsync(() => t.Node.Log.Contains("too many connections", StringComparison.Ordinal), TransparentCluster.Deadline, "the refusal");
         }
 
-        var before = await PrometheusScrape.GetAsync(http, t.Node.Directory);
+        var before = await PrometheusScrape.UntilAsync(
+            http,
+            t.Node.Directory,
+            s => s.TryValue("conmgr_heartbeat_rtt_seconds_count", ("conmgr_instance", "0")) > 0
+                 && s.TryValue("conmgr_cancel_requests_total", ("conmgr_outcome", "forwarded")) >= 1
+                 && s.TryValue("conmgr_connections_refused_total", ("conmgr_reason", "max_connections")) >= 1,
+            TransparentCluster.Deadline,
+            "the first RTT sample, the cancel and the refusal to be counted");
         Assert.Equal(("gauge", 1), (before.Type("conmgr_instance_heartbeat_state"), before.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "0"), ("conmgr_state", "up"))));
         Assert.Equal(0, before.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "1"), ("conmgr_state", "down")));
         Assert.Equal(1, before.Value("conmgr_instance_role", ("conmgr_instance", "0"), ("conmgr_role", "primary")));
@@ -59,8 +66,14 @@ public sealed class MetricsTests
         try
         {
             await t.Node.WaitInstanceAsync(1, s => s.Heartbeat == "down", TransparentCluster.Deadline, "the standby's loss");
-            await Poll.UntilAsync(async () => (await PrometheusScrape.GetAsync(http, t.Node.Directory)).Value("conmgr_sessions", ("conmgr_instance", "1"), ("conmgr_port", "read-only")) == 0, TransparentCluster.Deadline, "the standby's session to be closed");
-            var after = await PrometheusScrape.GetAsync(http, t.Node.Directory);
+            var after = await PrometheusScrape.UntilAsync(
+                http,
+                t.Node.Directory,
+                s => s.TryValue("conmgr_sessions", ("conmgr_instance", "1"), ("conmgr_port", "read-only")) == 0
+                     && s.TryValue("conmgr_heartbeat_losses_total", ("conmgr_instance", "1")) >= 1
+                     && s.TryValue("conmgr_connections_closed_with_error_total", ("conmgr_port", "read-only"), ("error_type", "57P01")) >= 1,
+                TransparentCluster.Deadline,
+                "the standby's session to be closed, the loss and the error to be counted");
             Assert.Equal(1, after.Value("conmgr_heartbeat_losses_total", ("conmgr_instance", "1")));
             Assert.Equal(0, after.Value("conmgr_instance_heartbeat_state", ("conmgr_instance", "1"), ("conmgr_state", "up"))); // down, or connecting again
             Assert.Equal(1, after.Value("conmgr_instance_role", ("conmgr_instance", "1"), ("conmgr_role", "unknown")));

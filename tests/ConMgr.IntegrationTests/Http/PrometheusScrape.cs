@@ -23,6 +23,22 @@ public sealed class PrometheusScrape(JsonDocument json)
         return new PrometheusScrape(JsonDocument.Parse(parsed.StandardOutput));
     }
 
+    /// <summary>
+    /// Scrapes until <paramref name="ready"/> holds: counters and histograms are updated after the
+    /// events a test waits for (a refusal is logged before it is counted; the first RTT sample
+    /// needs a beat echoed), so a single scrape right after the event may precede them.
+    /// </summary>
+    public static async Task<PrometheusScrape> UntilAsync(int port, string directory, Func<PrometheusScrape, bool> ready, TimeSpan timeout, string what)
+    {
+        PrometheusScrape? last = null;
+        await Poll.UntilAsync(async () => ready(last = await GetAsync(port, directory)), timeout, what);
+        return last!;
+    }
+
+    /// <summary>The one sample with these labels, or null when there is none or more than one.</summary>
+    public double? TryValue(string name, params (string Name, string Value)[] labels) =>
+        Samples(name, labels) is [var only] ? only.Value : null;
+
     public string? Type(string family) => json.RootElement.EnumerateArray().Where(f => f.GetProperty("name").GetString() == family).Select(f => f.GetProperty("type").GetString()).SingleOrDefault();
 
     public IReadOnlyList<Sample> Samples(string name, params (string Name, string Value)[] labels) =>

@@ -141,11 +141,7 @@ public sealed class ReadOnlyTests
     private static async Task PrepareAsync(TransparentCluster t)
     {
         await t.Cluster.Primary.ExecuteAsync("create table ro_target(id int); create sequence ro_seq; create function write_it() returns void language sql as 'insert into ro_target values (3)'");
-        var lsn = await t.Cluster.Primary.ScalarAsync<string>("select pg_current_wal_lsn()::text");
-        foreach (var standby in t.Cluster.Standbys)
-        {
-            await Poll.UntilAsync(async () => await standby.ScalarAsync<bool>($"select pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"), TransparentCluster.Deadline, "the standby to replay the schema");
-        }
+        await t.Cluster.WaitForReplayAsync();
     }
 
     /// <summary>Each escape then each write, extended protocol (Npgsql), on a fresh session of the port landing on <paramref name="expectedPort"/>.</summary>

@@ -38,8 +38,7 @@ public sealed class RoutingTests
         Assert.Equal(0, write.ExitCode);
         Assert.Contains("1000", write.StandardOutput, StringComparison.Ordinal);
 
-        var lsn = await t.Cluster.Primary.ScalarAsync<string>("select pg_current_wal_lsn()::text");
-        await Poll.UntilAsync(async () => await t.Cluster.Standbys[0].ScalarAsync<bool>($"select pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"), TimeSpan.FromSeconds(30), "the standby to replay the table");
+        await t.Cluster.WaitForReplayAsync(t.Cluster.Standbys[0]);
         var read = await ProxyCluster.PsqlAsync(ro, "-At", "-c", "select count(*), sum(id) from proxied");
         Assert.Equal(0, read.ExitCode);
         Assert.Equal("1000|500500", read.StandardOutput.Trim());

@@ -42,8 +42,7 @@ public sealed class OrmExampleTests
 
         await Poll.UntilAsync(() => application.Log.Contains("unit 2 in flight", StringComparison.Ordinal), TransparentCluster.Deadline, "unit 2 in flight");
         await Poll.UntilAsync(async () => await primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query like '%pg_sleep(60)%' and state = 'active' and pid <> pg_backend_pid()") == 1, TransparentCluster.Deadline, "unit 2's transaction open on the primary");
-        var written = await primary.ScalarAsync<string>("select pg_current_wal_lsn()::text");
-        await Poll.UntilAsync(async () => await standby.ScalarAsync<bool>($"select pg_last_wal_replay_lsn() >= '{written}'"), TransparentCluster.Deadline, "the standby to replay unit 1");
+        await t.Cluster.WaitForReplayAsync(standby);
 
         await primary.StopAsync("immediate");
         await standby.ExecuteAsync("select pg_promote(wait => true)");
