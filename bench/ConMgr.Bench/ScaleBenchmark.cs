@@ -4,14 +4,15 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Heartbeat;
+using ConMgr.Heartbeat.Reactor;
 using ConMgr.Protocol.Heartbeat;
 using ConMgr.Testing;
 
 namespace ConMgr.Bench;
 
 /// <summary>
-/// The peers are real heartbeat links (this repository's <see cref="HeartbeatLink"/>, as conmgr
-/// uses it) in this process; the watchdog is the real cm_watchdog against a real instance, in its
+/// The peers are real heartbeat links (this repository's <see cref="HeartbeatReactor"/>, as conmgr
+/// uses it, all peers on one reactor thread) in this process; the watchdog is the real cm_watchdog against a real instance, in its
 /// own process, so its /proc counters are its own. RSS per peer = (RSS with N peers − RSS idle) / N.
 /// Each round measures the watchdog and then, with the same peers' code, bench/floor/heartbeat_floor:
 /// a C program that makes only the system calls the watchdog must make (one recv and one send per
@@ -94,7 +95,9 @@ public static class ScaleBenchmark
         await Task.Delay(settle);
         var idleRss = RssBytes(pid);
         var managedBefore = GC.GetTotalMemory(forceFullCollection: true);
-        var links = await ConnectAsync(port, peers, tls);
+        using var log = new Hosting.Logging.ServerLog(Configuration.MessageLevel.Warning, [new Hosting.Logging.StderrSink()]);
+        using var reactor = new HeartbeatReactor("conmgr", TimeProvider.System, log);
+        var links = await ConnectAsync(reactor, port, peers, tls);
         try
         {
             var clientManaged = (GC.GetTotalMemory(forceFullCollection: true) - managedBefore) / (double)peers;
@@ -104,14 +107,11 @@ public static class ScaleBenchmark
             await Task.Delay(window);
             var user = (UserSeconds(pid) - userBefore) / window.TotalSeconds;
             var system = (SystemSeconds(pid) - systemBefore) / window.TotalSeconds;
-            return new Measurement(user * 1e6 / peers, system * 1e6 / peers, idleRss, RssBytes(pid), peers, links.Count(l => !l.Run.IsCompleted), clientManaged);
+            return new Measurement(user * 1e6 / peers, system * 1e6 / peers, idleRss, RssBytes(pid), peers, links.Count(l => l.State != LinkState.Closed), clientManaged);
         }
         finally
         {
-            foreach (var l in links)
-            {
-                l.Link.Dispose();
-            }
+            await reactor.StopAsync(null);
         }
     }
 
@@ -138,9 +138,9 @@ public static class ScaleBenchmark
         return process;
     }
 
-    private static async Task<List<(HeartbeatLink Link, Task<string> Run)>> ConnectAsync(int port, int count, System.Net.Security.SslClientAuthenticationOptions? tls)
+    private static async Task<List<ReactorLink>> ConnectAsync(HeartbeatReactor reactor, int port, int count, System.Net.Security.SslClientAuthenticationOptions? tls)
     {
-        var links = new List<(HeartbeatLink, Task<string>)>(count);
+        var links = new List<ReactorLink>(count);
         for (var i = 0; i < count; i++)
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -160,8 +160,11 @@ public static class ScaleBenchmark
                 throw new InvalidOperationException($"peer {i} refused: {(frames is null ? "connection closed" : string.Join(", ", frames))}");
             }
 
-            var link = new HeartbeatLink(channel, Interval, Timeout, TimeProvider.System);
-            links.Add((link, link.RunAsync(_ => { })));
+            var remote = channel.Remote!;
+            var (fd, leftover) = channel.Detach();
+            var link = new ReactorLink(fd, remote, QuietPeer.Instance);
+            reactor.AddEstablished(link, Interval, Timeout, leftover);
+            links.Add(link);
         }
 
         return links;
@@ -184,5 +187,31 @@ public static class ScaleBenchmark
         var stat = File.ReadAllText($"/proc/{pid}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return long.Parse(fields[index], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The simulated conmgrs only beat: attributes are ignored, ends are counted by the links' state.</summary>
+    private sealed class QuietPeer : ILinkHandler
+    {
+        public static readonly QuietPeer Instance = new();
+
+        public void OnHandshakeFrame(ReactorLink link, HeartbeatFrame frame)
+        {
+        }
+
+        public void OnHandshakeExpired(ReactorLink link)
+        {
+        }
+
+        public void OnHandshakeViolation(ReactorLink link, string violation)
+        {
+        }
+
+        public void OnFrame(ReactorLink link, HeartbeatFrame frame)
+        {
+        }
+
+        public void OnClosed(ReactorLink link, LinkVerdict verdict, bool wasUp)
+        {
+        }
     }
 }

@@ -92,8 +92,8 @@ public static class Program
             return 1;
         }
 
-        using var heartbeatTimers = new ConMgr.Heartbeat.DedicatedTimerThread("heartbeat timers");
-        using var server = new ConMgrServer(directory, config, directoryLock, log, TimeProvider.System, heartbeatTimers);
+        using var heartbeat = new ConMgr.Heartbeat.Reactor.HeartbeatReactor("conmgr", TimeProvider.System, log);
+        using var server = new ConMgrServer(directory, config, directoryLock, log, TimeProvider.System, heartbeat);
         return server.RunAsync().GetAwaiter().GetResult();
     }
 }

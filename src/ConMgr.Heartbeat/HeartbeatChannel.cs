@@ -131,6 +131,23 @@ public sealed class HeartbeatChannel : IDisposable
         }
     }
 
+    /// <summary>
+    /// Hands the connection to the heartbeat reactor after the handshake: a descriptor of its own
+    /// (taken out of .NET's epoll, see RuntimeEpoll) and the bytes received after the last whole
+    /// frame. The channel is closed without shutting the connection down.
+    /// </summary>
+    public (int Fd, byte[] Leftover) Detach()
+    {
+        lock (_sendGate)
+        {
+            ObjectDisposedException.ThrowIf(Interlocked.Exchange(ref _disposed, 1) != 0, this);
+            var leftover = _partial.AsSpan(0, _partialLength).ToArray();
+            var fd = Hosting.Posix.RuntimeEpoll.Adopt(_socket);
+            _socket.Dispose();
+            return (fd, leftover);
+        }
+    }
+
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)

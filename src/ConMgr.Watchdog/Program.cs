@@ -185,7 +185,7 @@ public static class Program
         using (listener)
         {
             listener.Start();
-            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections}; {server.DescribeSecurity()})");
+            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections}; {server.DescribeSecurity()}; heartbeat thread: {server.Scheduling})");
 
             // systemd (a standalone watchdog as a Type=notify unit): ready once it listens.
             systemd.Ready($"serving heartbeats for {instance.Describe()} on port {settings.Port}");

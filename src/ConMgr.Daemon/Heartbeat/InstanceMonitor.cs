@@ -5,6 +5,7 @@ using ConMgr.Configuration;
 using ConMgr.Daemon.Diagnostics;
 using ConMgr.Daemon.Instances;
 using ConMgr.Heartbeat;
+using ConMgr.Heartbeat.Reactor;
 using ConMgr.Hosting.Logging;
 using ConMgr.Protocol.Heartbeat;
 
@@ -24,8 +25,8 @@ namespace ConMgr.Daemon.Heartbeat;
 /// as if the heartbeat had timed out (docs/protocol.md, "Watchdog restarts").
 /// </para>
 /// </summary>
-/// <param name="heartbeatTimers">Where the links' beat and deadline timers run: in conmgr a <see cref="DedicatedTimerThread"/>, never the thread pool.</param>
-public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, Tls.TlsConfiguration tls, long conmgrId, ServerLog log, TimeProvider time, TimeProvider heartbeatTimers)
+/// <param name="reactor">Where the established link runs: conmgr's one heartbeat thread, which beats, receives and judges every link (connect and handshake run here, on the thread pool).</param>
+public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettings settings, Tls.TlsConfiguration tls, long conmgrId, ServerLog log, TimeProvider time, HeartbeatReactor reactor)
 {
     /// <summary>
     /// Retry pace while an interrupted link waits for its watchdog: a refused connect to a host
@@ -33,7 +34,9 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     /// </summary>
     public static readonly TimeSpan InterruptedRetry = TimeSpan.FromMilliseconds(50);
 
-    private HeartbeatLink? _link;
+    private MonitoredLink? _link;
+
+    private HeartbeatReactor Reactor => reactor;
 
     private InstanceSettings Instance => table[index].Settings;
 
@@ -62,17 +65,9 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         table.SetDown(index, "conmgr shutting down");
     }
 
-    /// <summary>Ends the link in an orderly way (conmgr shutdown): the watchdog gets a Goodbye.</summary>
-    public void SayGoodbye(string reason)
-    {
-        if (_link is { } link)
-        {
-            // End first: the watchdog closes as soon as it reads the Goodbye, and that close must
-            // not become the recorded reason.
-            link.End(reason);
-            link.Send(new GoodbyeFrame(reason));
-        }
-    }
+    /// <summary>Ends the link in an orderly way (conmgr shutdown): the watchdog gets a Goodbye. Completes when it is sent.</summary>
+    public Task SayGoodbyeAsync(string reason) =>
+        _link is { } link ? reactor.Stop(link, reason, goodbye: true) : Task.CompletedTask;
 
     /// <summary>One connect attempt and, if it succeeds, the life of the link (through any interruptions); returns the new failure count.</summary>
     private async Task<int> AttemptAsync(int failures, CancellationToken stop)
@@ -105,11 +100,11 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
             var known = table[index].Attributes;
             var remaining = settings.HeartbeatTimeout - ended.Silence;
             table.SetInterrupted(index, ended.Reason);
-            log.Log($"heartbeat to {Name} interrupted: {ended.Reason} without a goodbye; keeping the instance for up to {HeartbeatLink.Format(Positive(remaining))} while reconnecting");
+            log.Log($"heartbeat to {Name} interrupted: {ended.Reason} without a goodbye; keeping the instance for up to {Durations.Format(Positive(remaining))} while reconnecting");
             connected = await ReconnectWithinAsync(remaining, stop);
             if (connected.Link is null)
             {
-                SetLost($"{ended.Reason}, and no watchdog answered within heartbeat_timeout ({HeartbeatLink.Format(settings.HeartbeatTimeout)}): {connected.Error}");
+                SetLost($"{ended.Reason}, and no watchdog answered within heartbeat_timeout ({Durations.Format(settings.HeartbeatTimeout)}): {connected.Error}");
                 return 1;
             }
 
@@ -125,21 +120,6 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
                 SetUp(back, sameAsBefore: true);
             }
         }
-    }
-
-    private HeartbeatLink NewLink(HeartbeatChannel channel)
-    {
-        var link = new HeartbeatLink(channel, settings.HeartbeatInterval, settings.HeartbeatTimeout, heartbeatTimers);
-        var number = Instance.Number;
-        link.RttMeasured = rtt => ConMgrMetrics.RecordRtt(number, rtt);
-        link.LateBeat = gap =>
-        {
-            // Whether the garbage collector held every thread, or the process was not scheduled: the GC's own account says which.
-            var lastGc = GC.GetGCMemoryInfo(GCKind.Any);
-            var lastPause = lastGc.PauseDurations.Length > 0 ? lastGc.PauseDurations[0] : TimeSpan.Zero;
-            log.Log($"heartbeat to {Name}: {(long)gap.TotalMilliseconds} ms between two beats (heartbeat_interval {HeartbeatLink.Format(settings.HeartbeatInterval)}): conmgr was not run in time, and the watchdog ends the link at heartbeat_timeout (garbage collection: last pause {(long)lastPause.TotalMilliseconds} ms, {(long)GC.GetTotalPauseDuration().TotalMilliseconds} ms in all)");
-        };
-        return link;
     }
 
     /// <summary>The instance is lost: down in the table (its clients are told) and a LOG line.</summary>
@@ -178,33 +158,59 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         return last;
     }
 
-    /// <summary>Runs an established link until it ends; how it ended decides between interrupted and lost.</summary>
-    private async Task<(LinkEnd Kind, string Reason, TimeSpan Silence)> RunLinkAsync(HeartbeatLink link, List<HeartbeatFrame> pending, CancellationToken stop)
+    /// <summary>Hands the established link to the reactor and waits until it ends; how it ended decides between interrupted and lost.</summary>
+    private async Task<(LinkEnd Kind, string Reason, TimeSpan Silence)> RunLinkAsync(HeartbeatChannel channel, List<HeartbeatFrame> pending, CancellationToken stop)
     {
-        using (link)
+        var remote = channel.Remote ?? new IPEndPoint(IPAddress.None, 0);
+        var (fd, leftover) = channel.Detach();
+        var number = Instance.Number;
+        var link = new MonitoredLink(fd, remote, this) { RttMeasured = rtt => ConMgrMetrics.RecordRtt(number, rtt) };
+        foreach (var frame in pending)
         {
-            _link = link;
-            using var rttTimer = time.CreateTimer(_ => table.SetRtt(index, link.LastRtt), null, settings.HeartbeatInterval, settings.HeartbeatInterval);
-            try
+            // Frames that came with the Welcome: the first attributes (already applied) and the
+            // first beat (the reactor's own receive takes the next) need nothing more.
+            switch (frame)
             {
-                var reason = await link.RunAsync(frame => OnFrame(frame, link), pending.Where(f => f is not AttributesFrame), stop);
-                return (link.EndKind, reason, link.SinceLastReceived);
+                case AttributesFrame or BeatFrame:
+                    break;
+                case GoodbyeFrame goodbye:
+                    Hosting.Posix.Epoll.Close(fd);
+                    return (LinkEnd.Goodbye, $"peer closed the link: {goodbye.Reason}", TimeSpan.Zero);
+                default:
+                    OnFrame(frame, link);
+                    break;
             }
-            catch (Exception ex) when (!stop.IsCancellationRequested)
+        }
+
+        if (link.Refused is { } refused)
+        {
+            Hosting.Posix.Epoll.Close(fd);
+            return (LinkEnd.Failed, refused, TimeSpan.Zero);
+        }
+
+        _link = link;
+        using var rttTimer = time.CreateTimer(_ => table.SetRtt(index, link.LastRtt), null, settings.HeartbeatInterval, settings.HeartbeatInterval);
+        using var stopping = stop.Register(() => reactor.Stop(link, "conmgr shutting down", goodbye: false));
+        try
+        {
+            reactor.AddEstablished(link, settings.HeartbeatInterval, settings.HeartbeatTimeout, leftover);
+            var verdict = await link.Ended;
+            if (verdict.Kind == LinkEnd.Timeout)
             {
-                // A bug, not a lost instance: say so loudly, and treat the link like one whose
-                // watchdog went away, so clients are failed only if no watchdog answers in time.
-                log.Error($"BUG: heartbeat to {Name}: unexpected error: {ex}");
-                return (LinkEnd.Closed, $"internal error: {ex.Message}", link.SinceLastReceived);
+                log.Log($"heartbeat to {Name}: {verdict.Reason} ({verdict.Evidence})");
             }
-            finally
-            {
-                _link = null;
-            }
+
+            // Time conmgr itself was paused is not the watchdog's silence (the interrupted window below).
+            return (verdict.Kind, verdict.Reason, verdict.Silence - verdict.Excused);
+        }
+        finally
+        {
+            _link = null;
         }
     }
 
-    private void OnFrame(HeartbeatFrame frame, HeartbeatLink link)
+    /// <summary>Called on the reactor thread: attributes go straight into the table (a lock and a channel write, nothing that blocks).</summary>
+    private void OnFrame(HeartbeatFrame frame, MonitoredLink link)
     {
         switch (frame)
         {
@@ -218,10 +224,10 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
 
                 break;
             case RefusalFrame refusal:
-                link.End($"refused by the watchdog: {refusal.Reason}");
+                link.Refused = $"refused by the watchdog: {refusal.Reason}";
                 break;
             default:
-                link.End($"protocol violation: unexpected {frame.Type} frame");
+                link.Refused = $"protocol violation: unexpected {frame.Type} frame";
                 break;
         }
     }
@@ -259,14 +265,14 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
 
             return frames[0] switch
             {
-                WelcomeFrame => new Connected(NewLink(channel), [.. frames.Skip(1)], null),
+                WelcomeFrame => new Connected(channel, [.. frames.Skip(1)], null),
                 RefusalFrame refusal => Fail($"refused by the watchdog: {refusal.Reason}"),
                 var other => Fail($"protocol violation: expected a welcome frame, got {other.Type}"),
             };
         }
         catch (OperationCanceledException) when (!stop.IsCancellationRequested)
         {
-            return Fail($"timeout after {HeartbeatLink.Format(timeout)} (heartbeat_connect_timeout)");
+            return Fail($"timeout after {Durations.Format(timeout)} (heartbeat_connect_timeout)");
         }
         catch (Exception ex) when (ex is SocketException or HeartbeatProtocolException or OperationCanceledException or IOException)
         {
@@ -311,5 +317,44 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     private static string Describe(InstanceAttributes a) =>
         !a.Available ? "instance unavailable" : $"{a.Role}{(a.DefaultTransactionReadOnly ? " (read-only)" : string.Empty)}, timeline {a.Timeline}";
 
-    private readonly record struct Connected(HeartbeatLink? Link, List<HeartbeatFrame> Pending, string? Error);
+    private readonly record struct Connected(HeartbeatChannel? Link, List<HeartbeatFrame> Pending, string? Error);
+
+    /// <summary>The established link in the reactor; its end is awaited by <see cref="RunLinkAsync"/>.</summary>
+    private sealed class MonitoredLink(int fd, IPEndPoint remote, InstanceMonitor monitor) : ReactorLink(fd, remote, new Events(monitor))
+    {
+        private readonly TaskCompletionSource<LinkVerdict> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<LinkVerdict> Ended => _ended.Task;
+
+        /// <summary>Set on the reactor thread by a frame that ends the link (a refusal, a frame out of place).</summary>
+        public string? Refused { get; set; }
+
+        private sealed class Events(InstanceMonitor monitor) : ILinkHandler
+        {
+            public void OnHandshakeFrame(ReactorLink link, HeartbeatFrame frame)
+            {
+                // The handshake was done before the reactor took the link over.
+            }
+
+            public void OnHandshakeExpired(ReactorLink link)
+            {
+            }
+
+            public void OnHandshakeViolation(ReactorLink link, string violation)
+            {
+            }
+
+            public void OnFrame(ReactorLink link, HeartbeatFrame frame)
+            {
+                var monitored = (MonitoredLink)link;
+                monitor.OnFrame(frame, monitored);
+                if (monitored.Refused is { } reason)
+                {
+                    monitor.Reactor.End(link, LinkVerdict.Plain(LinkEnd.Failed, reason, TimeSpan.Zero), sayGoodbye: true);
+                }
+            }
+
+            public void OnClosed(ReactorLink link, LinkVerdict verdict, bool wasUp) => ((MonitoredLink)link)._ended.TrySetResult(verdict);
+        }
+    }
 }

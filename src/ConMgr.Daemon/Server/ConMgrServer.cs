@@ -52,11 +52,12 @@ public sealed class ConMgrServer : IDisposable
     private volatile string _state = "starting";
     private readonly Hosting.Systemd.ServiceNotifier _systemd = new();
     private int _readyNotified;
+    private readonly ConMgr.Heartbeat.Reactor.HeartbeatReactor _heartbeat;
 
     private static readonly SessionCounts NoSessions = new(0, 0, 0);
 
-    /// <param name="heartbeatTimers">The heartbeat links' timers (default: <paramref name="time"/>); conmgr passes a <see cref="ConMgr.Heartbeat.DedicatedTimerThread"/>.</param>
-    public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time, TimeProvider? heartbeatTimers = null)
+    /// <param name="heartbeat">The heartbeat reactor: the one thread that beats, receives and judges every link.</param>
+    public ConMgrServer(ConMgrDirectory directory, ConfigLoadResult config, DirectoryLock directoryLock, ServerLog log, TimeProvider time, ConMgr.Heartbeat.Reactor.HeartbeatReactor heartbeat)
     {
         ArgumentNullException.ThrowIfNull(config);
         _directory = directory;
@@ -66,6 +67,7 @@ public sealed class ConMgrServer : IDisposable
         _settings = config.Settings;
         _loadedValues = config.Values;
         _startedAt = time.GetUtcNow();
+        _heartbeat = heartbeat;
         _applications = new ApplicationRegistry(_settings.MaxConnections);
         _instances = new InstanceTable(_settings.Instances, time);
         _splitBrain = new SplitBrainWatch(log);
@@ -82,7 +84,7 @@ public sealed class ConMgrServer : IDisposable
             _tls = null;
         }
 
-        _monitors = _tls is null ? [] : [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, _tls, conmgrId, log, time, heartbeatTimers ?? time))];
+        _monitors = _tls is null ? [] : [.. Enumerable.Range(0, _instances.Count).Select(i => new InstanceMonitor(i, _instances, _settings, _tls, conmgrId, log, time, heartbeat))];
     }
 
     public async Task<int> RunAsync()
@@ -149,17 +151,14 @@ public sealed class ConMgrServer : IDisposable
         _control.Start();
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
-        _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured)");
+        _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured; heartbeat thread: {_heartbeat.Scheduling})");
         var rows = _instances.Rows();
         NotifySystemd(rows, ClusterView.Of(rows));
 
         var mode = await ShutdownAsync(await _shutdown.Task);
         if (mode != ShutdownMode.Immediate)
         {
-            foreach (var monitor in _monitors)
-            {
-                monitor.SayGoodbye("conmgr shutting down");
-            }
+            await Task.WhenAll(_monitors.Select(m => m.SayGoodbyeAsync("conmgr shutting down"))).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
 
         await _stopMonitors.CancelAsync();

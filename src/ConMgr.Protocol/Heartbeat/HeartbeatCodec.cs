@@ -123,6 +123,21 @@ public static class HeartbeatCodec
         return false;
     }
 
+    /// <summary>As <see cref="TryReadBeat(ReadOnlySpan{byte}, out long)"/>, with the echo fields too (for the round-trip time).</summary>
+    public static bool TryReadBeat(ReadOnlySpan<byte> buffer, out long sentUs, out long echoUs, out long echoDelayUs)
+    {
+        if (TryReadBeat(buffer, out sentUs))
+        {
+            echoUs = BinaryPrimitives.ReadInt64BigEndian(buffer[(HeaderLength + 8)..]);
+            echoDelayUs = BinaryPrimitives.ReadInt64BigEndian(buffer[(HeaderLength + 16)..]);
+            return true;
+        }
+
+        echoUs = 0;
+        echoDelayUs = 0;
+        return false;
+    }
+
     /// <summary>Encodes a Beat without allocating a frame object; returns <see cref="BeatLength"/>.</summary>
     public static int WriteBeat(Span<byte> destination, long sentUs, long echoUs, long echoDelayUs)
     {

@@ -2,6 +2,7 @@
 using System.Net;
 using System.Net.Sockets;
 using ConMgr.Heartbeat;
+using ConMgr.Heartbeat.Reactor;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Posix;
 using ConMgr.Hosting.Tls;
@@ -22,7 +23,7 @@ namespace ConMgr.Watchdog.Server;
 /// never reaches the terminator. Connections still in their handshake are bounded by
 /// <see cref="MaxPendingConnections"/>. When a link ends, for whatever reason, the terminator kills
 /// the sessions of that conmgr's address unless another live conmgr shares it. The connections
-/// run in the <see cref="LinkReactor"/>; this class decides, the reactor does.
+/// run in the shared heartbeat reactor (<see cref="PeerLinks"/>); this class decides, the reactor does.
 /// </summary>
 public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 {
@@ -46,7 +47,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     private readonly ServerLog _log;
     private readonly TimeProvider _time;
     private readonly TimeSpan _helloTimeout;
-    private readonly LinkReactor _reactor;
+    private readonly PeerLinks _reactor;
     private readonly RefusalLog _refusals;
     private readonly HeartbeatSecurity _security;
     private readonly ServerTlsContext? _tls;
@@ -67,7 +68,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
             ? null
             : ServerTlsContext.Load(new Configuration.ServerTlsSettings { Enabled = true, CertFile = _security.CertFile!, KeyFile = _security.KeyFile!, CaFile = _security.CaFile }, alpn: null, requireClientCertificate: _security.CaFile is not null);
         _refusals = new RefusalLog(log, time);
-        _reactor = new LinkReactor(this, helloTimeout, time);
+        _reactor = new PeerLinks(this, helloTimeout, time, log);
     }
 
     /// <summary>
@@ -75,6 +76,9 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     /// died, and its sessions are left alone (a watchdog restart must not cut every application).
     /// </summary>
     public bool ShuttingDown { get; set; }
+
+    /// <summary>The heartbeat reactor's thread scheduling, for the start-up log line.</summary>
+    public string Scheduling => _reactor.Reactor.Scheduling;
 
     /// <summary>Connections refused before they became links, since start (the flood benchmark reads it).</summary>
     public long Refusals => _refusals.Total;
@@ -148,7 +152,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         }
         catch (OperationCanceledException)
         {
-            _refusals.Record(remote, "hello", $"no hello within {HeartbeatLink.Format(_helloTimeout)}");
+            _refusals.Record(remote, "hello", $"no hello within {Durations.Format(_helloTimeout)}");
             return false;
         }
 
@@ -237,11 +241,11 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         var registered = new ConmgrPeer(peer.Remote, interval, timeout, _time.GetUtcNow(), hello.ConmgrId);
         peer.Registered = registered;
         _registry.Add(registered);
-        _log.Log($"heartbeat from conmgr {registered.Describe()} established (interval {HeartbeatLink.Format(interval)}, timeout {HeartbeatLink.Format(timeout)})");
+        _log.Log($"heartbeat from conmgr {registered.Describe()} established (interval {Durations.Format(interval)}, timeout {Durations.Format(timeout)})");
         return _checker.Current;
     }
 
-    void IReactorPolicy.Closed(ReactorPeer peer, string? reason)
+    void IReactorPolicy.Closed(ReactorPeer peer, LinkVerdict? verdict)
     {
         LeavePending(peer);
 
@@ -252,13 +256,14 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
             _registry.Release();
         }
 
-        if (peer.Registered is not { } registered || reason is null)
+        if (peer.Registered is not { } registered || verdict is null)
         {
             return;
         }
 
+        var reason = verdict.Reason;
         var removal = _registry.Remove(registered);
-        _log.Log($"heartbeat from conmgr {registered.Describe()} lost: {reason}");
+        _log.Log($"heartbeat from conmgr {registered.Describe()} lost: {reason} ({verdict.Evidence})");
         if (ShuttingDown)
         {
             return;
