@@ -188,7 +188,9 @@ public sealed partial class HeartbeatReactor : IDisposable
         });
         if (_thread is null)
         {
+            // Stepped by hand (tests): this step runs the stop, and nothing else will.
             Step(0);
+            _stopped.TrySetResult();
         }
 
         return Stopped;

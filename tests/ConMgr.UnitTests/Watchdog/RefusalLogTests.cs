@@ -2,6 +2,7 @@
 using System.Net;
 using ConMgr.Configuration;
 using ConMgr.Hosting.Logging;
+using ConMgr.UnitTests.Logging;
 using ConMgr.Watchdog.Server;
 using Microsoft.Extensions.Time.Testing;
 
@@ -15,7 +16,7 @@ public sealed class RefusalLogTests
     public void The_first_lines_of_a_window_are_logged_and_the_rest_are_summed_when_it_ends()
     {
         var time = new FakeTimeProvider();
-        var sink = new ListSink();
+        var sink = new RecordingSink();
         using var log = new ServerLog(MessageLevel.Log, [sink], time);
         using var refusals = new RefusalLog(log, time);
 
@@ -42,33 +43,5 @@ public sealed class RefusalLogTests
         time.Advance(RefusalLog.Window * 3);
         log.Flush();
         Assert.Equal(RefusalLog.LinesPerWindow + 2, sink.Lines.Count);
-    }
-
-    private sealed class ListSink : ILogSink
-    {
-        private readonly List<string> _lines = [];
-
-        public List<string> Lines
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return [.. _lines];
-                }
-            }
-        }
-
-        public void Write(in LogRecord record)
-        {
-            lock (_lines)
-            {
-                _lines.Add(record.Message);
-            }
-        }
-
-        public void Dispose()
-        {
-        }
     }
 }
