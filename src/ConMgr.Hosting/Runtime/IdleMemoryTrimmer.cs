@@ -79,10 +79,17 @@ public sealed class IdleMemoryTrimmer : IDisposable
         var released = _peakConnections - connections;
         if (quiet && (sinceTrim >= BurstBytes || released >= ReleasedConnections))
         {
+            // Logged at LOG with its pause: a blocking collection stops every managed thread, the
+            // heartbeat's too, so an operator must be able to tell it from a network fault.
+            var heapBefore = GC.GetGCMemoryInfo().HeapSizeBytes;
+            var pausedBefore = GC.GetTotalPauseDuration();
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             _trim();
+            var took = System.Diagnostics.Stopwatch.GetElapsedTime(started);
+            var paused = GC.GetTotalPauseDuration() - pausedBefore;
             _lastTick = _lastTrim = _allocated();
             _peakConnections = connections;
-            _log.Debug($"idle after {sinceTrim / 1024 / 1024} MiB allocated and {released} connections ended: memory given back to the system");
+            _log.Log($"idle after {sinceTrim / 1024 / 1024} MiB allocated and {released} connections ended: memory given back to the system (a compacting collection paused every thread for {paused.TotalMilliseconds:0.0} ms; {took.TotalMilliseconds:0.0} ms in all with malloc_trim; heap {heapBefore / 1024 / 1024} -> {GC.GetGCMemoryInfo().HeapSizeBytes / 1024 / 1024} MiB)");
         }
     }
 }

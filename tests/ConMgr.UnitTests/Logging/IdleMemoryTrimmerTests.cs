@@ -30,6 +30,22 @@ public sealed class IdleMemoryTrimmerTests
     }
 
     [Fact]
+    public void A_trim_is_logged_at_log_with_the_pause_it_caused()
+    {
+        var sink = new RecordingSink();
+        using var log = new ServerLog(MessageLevel.Log, [sink], _time);
+        using var trimmer = new IdleMemoryTrimmer(log, _time, () => _allocated, () => GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true));
+
+        _allocated += 2 * IdleMemoryTrimmer.BurstBytes;
+        _time.Advance(IdleMemoryTrimmer.Period);
+        _time.Advance(IdleMemoryTrimmer.Period);
+        log.Flush();
+
+        var line = Assert.Single(sink.Lines);
+        Assert.Matches(@"^idle after 16 MiB allocated and 0 connections ended: memory given back to the system \(a compacting collection paused every thread for \d+\.\d ms; \d+\.\d ms in all with malloc_trim; heap \d+ -> \d+ MiB\)$", line);
+    }
+
+    [Fact]
     public void Steady_load_is_never_interrupted()
     {
         using var log = new ServerLog(MessageLevel.Panic, []);
