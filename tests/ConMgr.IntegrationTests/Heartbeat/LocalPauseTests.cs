@@ -99,6 +99,20 @@ public sealed class LocalPauseTests
         Assert.Equal(1, await command.ExecuteScalarAsync());
     }
 
+    /// <summary>What a scripted peer counts of the frames it receives: beats, and the Goodbye that ends the link.</summary>
+    private static void Tally(HeartbeatFrame frame, ref int beats, Action<string> ended)
+    {
+        switch (frame)
+        {
+            case BeatFrame:
+                Interlocked.Increment(ref beats);
+                break;
+            case GoodbyeFrame goodbye:
+                ended($"goodbye: {goodbye.Reason}");
+                break;
+        }
+    }
+
     /// <summary>A conmgr scripted in this process: handshake, then a beat every interval whatever happens, never judging.</summary>
     private sealed class BeatingPeer : IAsyncDisposable
     {
@@ -172,18 +186,7 @@ public sealed class LocalPauseTests
             _stop.Dispose();
         }
 
-        private void OnFrame(HeartbeatFrame frame)
-        {
-            switch (frame)
-            {
-                case BeatFrame:
-                    Interlocked.Increment(ref _beats);
-                    break;
-                case GoodbyeFrame goodbye:
-                    Ended ??= $"goodbye: {goodbye.Reason}";
-                    break;
-            }
-        }
+        private void OnFrame(HeartbeatFrame frame) => Tally(frame, ref _beats, reason => Ended ??= reason);
     }
 
     /// <summary>A watchdog scripted in this process: welcomes one conmgr as a primary, then beats every interval whatever happens, never judging.</summary>
@@ -260,17 +263,6 @@ public sealed class LocalPauseTests
             }
         }
 
-        private void OnFrame(HeartbeatFrame frame)
-        {
-            switch (frame)
-            {
-                case BeatFrame:
-                    Interlocked.Increment(ref _beats);
-                    break;
-                case GoodbyeFrame goodbye:
-                    Ended ??= $"goodbye: {goodbye.Reason}";
-                    break;
-            }
-        }
+        private void OnFrame(HeartbeatFrame frame) => Tally(frame, ref _beats, reason => Ended ??= reason);
     }
 }
