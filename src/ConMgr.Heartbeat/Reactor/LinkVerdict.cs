@@ -19,10 +19,21 @@ public sealed record LinkVerdict(LinkEnd Kind, string Reason, TimeSpan Silence, 
     public static LinkVerdict Plain(LinkEnd kind, string reason, TimeSpan silence) => new(kind, reason, silence, TimeSpan.Zero, TimeSpan.Zero, 0, null);
 
     /// <summary>"silence 3012 ms (412 ms of it this process paused), acted 2 ms late, 0 bytes unread, CPU steal 0.0 %, pressure some avg10 3.21".</summary>
-    public string Evidence => Kind != LinkEnd.Timeout
-        ? $"silence {(long)Silence.TotalMilliseconds} ms"
-        : $"silence {(long)Silence.TotalMilliseconds} ms"
-        + (Excused > TimeSpan.Zero ? $" ({(long)Excused.TotalMilliseconds} ms of it this process paused, not counted)" : string.Empty)
-        + $", acted {(long)Lateness.TotalMilliseconds} ms after the deadline, {UnreadBytes} bytes unread"
-        + (System is null ? string.Empty : $", {System}");
+    public string Evidence
+    {
+        get
+        {
+            var silence = $"silence {(long)Silence.TotalMilliseconds} ms";
+            if (Kind != LinkEnd.Timeout)
+            {
+                // Only a timeout is a judgement; the other ends were announced by the peer or the socket.
+                return silence;
+            }
+
+            return silence
+                + (Excused > TimeSpan.Zero ? $" ({(long)Excused.TotalMilliseconds} ms of it this process paused, not counted)" : string.Empty)
+                + $", acted {(long)Lateness.TotalMilliseconds} ms after the deadline, {UnreadBytes} bytes unread"
+                + (System is null ? string.Empty : $", {System}");
+        }
+    }
 }
