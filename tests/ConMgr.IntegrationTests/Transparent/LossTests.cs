@@ -25,7 +25,13 @@ public sealed class LossTests
         Assert.True(watch.Elapsed <= TimeSpan.FromMilliseconds(500), $"query failed after {watch.Elapsed.TotalMilliseconds:0} ms");
         Assert.True(error.IsTransient, $"not transient: {error}");
         Assert.Equal(System.Data.ConnectionState.Closed, connection.State);
-        Assert.Contains("conmgr", connection.GetConMgrChannel()!.LostReason, StringComparison.Ordinal);
+
+        // Two things fail the query at once: the lease seeing conmgr's socket close, and the
+        // watchdog's terminator ending the session because conmgr's heartbeat closed. When the
+        // terminator wins, the lease records its reason a moment after the query failed.
+        var channel = connection.GetConMgrChannel()!;
+        await Poll.UntilAsync(() => channel.LostReason is not null, TimeSpan.FromSeconds(5), "the lease to record why");
+        Assert.Contains("conmgr", channel.LostReason, StringComparison.Ordinal);
     }
 
     [Fact]
