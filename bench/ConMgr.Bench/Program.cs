@@ -18,6 +18,14 @@ public static class Program
                     authentication: Text(args, "--auth") ?? "plaintext",
                     tcpBaseline: !args.Contains("--no-tcp-baseline"));
                 return 0;
+            case ["soak", ..]:
+                return await SoakBenchmark.RunAsync(
+                    phase: TimeSpan.FromSeconds(Option(args, "--seconds", 900)),
+                    phases: Text(args, "--phases") ?? "unix,proxy,hogs,storm,rt",
+                    interval: TimeSpan.FromMilliseconds(Option(args, "--interval-ms", 200)),
+                    timeout: TimeSpan.FromMilliseconds(Option(args, "--timeout-ms", 1000)),
+                    sleepers: Option(args, "--sleepers", 8),
+                    cuts: Option(args, "--cuts", 10));
             case ["scale", ..]:
                 var peers = args.SkipWhile(a => a != "--peers").Skip(1).FirstOrDefault() ?? "1000,10000";
                 await ScaleBenchmark.RunAsync(
@@ -62,7 +70,7 @@ public static class Program
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30] [--auth plaintext|tls|secret] [--no-tcp-baseline]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3] [--tls]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench pool [--rounds 5] [--seconds 10] [--workers 8]\n       cm_bench web-mix [--seconds 60] [--workers 4] [--failover-at 30]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect] [--paths direct,conmgr,pgbouncer,haproxy] [--tls]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64] [--tls] [--cycles 1]\n       cm_bench http-load [--rounds 6] [--seconds 15] [--rate 1000] [--cuts 20]\n       cm_bench heartbeat-flood [--rounds 3] [--seconds 10] [--workers 16]");
+                Console.Error.WriteLine("usage: cm_bench soak [--seconds 900] [--phases unix,proxy,hogs,storm,rt] [--interval-ms 200] [--timeout-ms 1000] [--sleepers 8] [--cuts 10]\n       cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30] [--auth plaintext|tls|secret] [--no-tcp-baseline]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3] [--tls]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench pool [--rounds 5] [--seconds 10] [--workers 8]\n       cm_bench web-mix [--seconds 60] [--workers 4] [--failover-at 30]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect] [--paths direct,conmgr,pgbouncer,haproxy] [--tls]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64] [--tls] [--cycles 1]\n       cm_bench http-load [--rounds 6] [--seconds 15] [--rate 1000] [--cuts 20]\n       cm_bench heartbeat-flood [--rounds 3] [--seconds 10] [--workers 16]");
                 return 1;
         }
     }

@@ -220,7 +220,7 @@ public static class Program
             return null;
         }
 
-        var http = new HttpPort(ListenEndpoints.Resolve(settings.ListenAddresses, settings.HttpPort), log, ("cm_watchdog", Version), WatchdogMetrics.MeterName);
+        var http = new HttpPort(ListenEndpoints.Resolve(settings.ListenAddresses, settings.HttpPort), log, ("cm_watchdog", Version), WatchdogMetrics.MeterName, ConMgr.Heartbeat.Diagnostics.HeartbeatMetrics.MeterName);
         WatchdogHttpPaths.Map(http, () => new HealthSnapshot(checker.Current, checker.Details, checker.LastCheckAt, time.GetUtcNow(), settings.CheckAttrInterval, registry.Snapshot().Count));
         try
         {

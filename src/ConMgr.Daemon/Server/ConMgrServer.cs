@@ -120,7 +120,7 @@ public sealed class ConMgrServer : IDisposable
             _control = new ControlServer(_directory, Dispatch, _log);
             if (_settings.HttpPort != 0)
             {
-                _http = new HttpPort(ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.HttpPort), _log, ("conmgr", Program.Version), ConMgrMetrics.MeterName);
+                _http = new HttpPort(ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.HttpPort), _log, ("conmgr", Program.Version), ConMgrMetrics.MeterName, ConMgr.Heartbeat.Diagnostics.HeartbeatMetrics.MeterName);
                 ConMgrHttpPaths.Map(_http, new ClusterHealth(_instances, router, _settings, () => _state == "ready"), Status);
                 try
                 {

@@ -1,5 +1,6 @@
 // HeartbeatReactor.cs: one thread, one epoll, one due-time queue: every heartbeat link of a process (conmgr's or the watchdog's), sent, received and judged in one place.
 using System.Collections.Concurrent;
+using ConMgr.Heartbeat.Diagnostics;
 using ConMgr.Hosting.Logging;
 using ConMgr.Hosting.Posix;
 using ConMgr.Protocol.Heartbeat;
@@ -184,6 +185,7 @@ public sealed partial class HeartbeatReactor : IDisposable
                 End(link, verdict, sayGoodbye: goodbye is not null);
             }
 
+            _log.Log($"{_side}'s heartbeat thread stopping: worst wake lateness {(long)WorstLateness.TotalMilliseconds} ms, {Pauses} pause(s) given back to the links");
             _stopping = true;
         });
         if (_thread is null)
@@ -306,6 +308,7 @@ public sealed partial class HeartbeatReactor : IDisposable
             Interlocked.Exchange(ref _worstLatenessTicks, late);
         }
 
+        HeartbeatMetrics.RecordWake(Span(late), pause: late >= _pauseThresholdTicks);
         if (late < _pauseThresholdTicks)
         {
             return;
