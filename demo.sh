@@ -48,6 +48,11 @@ log_min_messages = log
 CONF
 [ "$(id -u)" -eq 0 ] && chown -R "$user" "$demo/cm"
 cat "$demo/cm/conmgr.conf"
+echo
+echo "== The heartbeat is authenticated by default: the watchdog generated \$PGDATA/heartbeat.secret at its first"
+echo "   start (the standby got it with its base backup); conmgr reads its copy from its own directory"
+as_user install -m 0600 "$PRIMARY_DATA/heartbeat.secret" "$demo/cm/heartbeat.secret"
+ls -l "$demo/cm/heartbeat.secret"
 
 echo
 echo "== cm_ctl start --complete (returns once every instance's heartbeat is up)"

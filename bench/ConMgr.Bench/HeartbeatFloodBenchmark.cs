@@ -28,7 +28,8 @@ public static class HeartbeatFloodBenchmark
         {
             Standbys = 0,
             Watchdog = WatchdogMode.Launcher,
-            ExtraSettings = [.. auth.WatchdogTls("on"), .. auth.WatchdogSecret],
+            // No per-address bound: this floods the handshake itself, from conmgr's own address (StrangerTests covers the bound).
+            ExtraSettings = [.. auth.WatchdogTls("on"), .. auth.WatchdogSecret, "watchdog.max_connections_per_address = -1"],
         });
         await using var node = await ConMgrNode.CreateAsync("heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nheartbeat_connect_interval = 200ms\nlog_min_messages = log\n" + auth.ConmgrTls() + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
@@ -90,7 +91,7 @@ public static class HeartbeatFloodBenchmark
                 switch (kind)
                 {
                     case 0:
-                        await peer.SendAsync(RawFrames.Hello(200, 1000, n, minor: 2));
+                        await peer.SendAsync(RawFrames.Hello(200, 1000, n, minor: 3));
                         _ = await peer.ReadMessageAsync(TimeSpan.FromSeconds(10));
                         await peer.SendAsync(RawFrames.Frame('P', RandomNumberGenerator.GetBytes(64)));
                         _ = await peer.ReadMessageAsync(TimeSpan.FromSeconds(10));
@@ -99,7 +100,7 @@ public static class HeartbeatFloodBenchmark
                         await using (var ssl = new SslStream(new NetworkStream(peer.Socket, ownsSocket: false)))
                         {
                             await ssl.AuthenticateAsClientAsync(stranger, stop);
-                            await ssl.WriteAsync(RawFrames.Hello(200, 1000, n, minor: 2), stop);
+                            await ssl.WriteAsync(RawFrames.Hello(200, 1000, n, minor: 3), stop);
                             _ = await ssl.ReadAsync(new byte[64], stop);
                         }
 

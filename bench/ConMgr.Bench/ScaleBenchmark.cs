@@ -33,7 +33,7 @@ public static class ScaleBenchmark
         {
             Standbys = 0,
             Watchdog = WatchdogMode.Standalone,
-            ExtraSettings = ["watchdog.max_heartbeat_connections = 20000", "max_connections = 40", .. tls ? auth.WatchdogTls("on", clientCertificates: false) : []],
+            ExtraSettings = ["watchdog.max_heartbeat_connections = 20000", "max_connections = 40", "watchdog.max_connections_per_address = -1", PgCluster.Unauthenticated, .. tls ? auth.WatchdogTls("on", clientCertificates: false) : []],
         });
         var client = tls ? TlsClient(auth) : null;
         foreach (var peers in peerCounts)

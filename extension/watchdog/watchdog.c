@@ -65,6 +65,8 @@ static char *watchdog_ssl_cert_file = NULL;
 static char *watchdog_ssl_key_file = NULL;
 static char *watchdog_ssl_ca_file = NULL;
 static char *watchdog_secret_file = NULL;
+static char *watchdog_conmgr_names = NULL;
+static int	watchdog_max_connections_per_address = 16;
 
 static const struct config_enum_entry watchdog_ssl_options[] = {
 	{"off", 0, false},
@@ -129,13 +131,21 @@ _PG_init(void)
 							   NULL, &watchdog_ssl_key_file, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.ssl_ca_file",
-							   "CAs whose certificates authenticate conmgr (empty: the server's ssl_ca_file; none: no client certificates).",
+							   "CAs whose certificates authenticate conmgr (empty or none: no client certificates; never the server's ssl_ca_file).",
 							   NULL, &watchdog_ssl_ca_file, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.secret_file",
-							   "File holding the heartbeat's shared secret (empty: no shared-secret authentication).",
+							   "File holding the heartbeat's shared secret (empty: heartbeat.secret in the data directory, generated at first start; none: peers are not authenticated).",
 							   NULL, &watchdog_secret_file, "",
 							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.conmgr_names",
+							   "Comma-separated certificate subjects (CN or DNS name) accepted as conmgrs (empty: any certificate watchdog.ssl_ca_file signed).",
+							   NULL, &watchdog_conmgr_names, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("watchdog.max_connections_per_address",
+							"Heartbeat connections (in their handshake or established) one source address may hold (-1: no limit).",
+							NULL, &watchdog_max_connections_per_address, 16, -1, INT_MAX,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.program",
 							   "Path of the cm_watchdog executable (searched in PATH when it has no slash).",
 							   NULL, &watchdog_program, "cm_watchdog",

@@ -91,7 +91,7 @@ public static partial class ConMgrConfigLoader
             ["heartbeat_sslcert"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { Cert = ValueParsers.OptionalFilePath(e, f) } },
             ["heartbeat_sslkey"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { Key = ValueParsers.OptionalFilePath(e, f) } },
             ["heartbeat_sslrootcert"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { RootCert = ValueParsers.OptionalFilePath(e, f) } },
-            ["heartbeat_secret_file"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { SecretFile = ValueParsers.OptionalFilePath(e, f) } },
+            ["heartbeat_secret_file"] = (s, e, f) => s with { HeartbeatAuth = s.HeartbeatAuth with { SecretFile = e.Value == "none" ? null : ValueParsers.OptionalFilePath(e, f) } },
         }.ToFrozenDictionary();
 
     /// <summary>
@@ -152,7 +152,8 @@ public static partial class ConMgrConfigLoader
             }
         }
 
-        settings = settings with { Instances = BuildInstances(instances, file), Ssl = WithDefaultFiles(settings.Ssl, seen, file) };
+        settings = settings with { Instances = BuildInstances(instances, file), Ssl = WithDefaultFiles(settings.Ssl, seen, file), HeartbeatAuth = WithDefaultSecret(settings.HeartbeatAuth, seen, file) };
+        CheckHeartbeatBounds(settings, seen, file);
         CheckPortsDiffer(settings, seen, file);
         CheckTlsCombinations(settings, seen, file);
         return new ConfigLoadResult(
@@ -249,6 +250,35 @@ public static partial class ConMgrConfigLoader
             CertFile = seen.ContainsKey("ssl_cert_file") ? ssl.CertFile : Path.Combine(directory, ssl.CertFile),
             KeyFile = seen.ContainsKey("ssl_key_file") ? ssl.KeyFile : Path.Combine(directory, ssl.KeyFile),
         };
+    }
+
+    /// <summary>
+    /// Authentication is the default: with neither heartbeat_secret_file nor heartbeat_sslrootcert
+    /// set, the secret is heartbeat.secret in the conmgr directory (a copy of the watchdog's).
+    /// Only an explicit <c>heartbeat_secret_file = none</c> leaves watchdogs unauthenticated (empty is unset).
+    /// </summary>
+    private static HeartbeatAuthSettings WithDefaultSecret(HeartbeatAuthSettings auth, Dictionary<string, ConfigEntry> seen, string file)
+    {
+        var none = seen.TryGetValue("heartbeat_secret_file", out var entry) && entry.Value == "none";
+        if (none || auth.SecretFile is not null || auth.RootCert is not null)
+        {
+            return auth;
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(file)) ?? "/";
+        return auth with { SecretFile = Path.Combine(directory, HeartbeatAuthSettings.DefaultSecretFile), SecretFileIsDefault = true };
+    }
+
+    /// <summary>A watchdog refuses a Hello asking for more than 1 h either way: refused here first, with the reason.</summary>
+    private static void CheckHeartbeatBounds(ConMgrSettings settings, Dictionary<string, ConfigEntry> seen, string file)
+    {
+        foreach (var (name, value) in new[] { ("heartbeat_interval", settings.HeartbeatInterval), ("heartbeat_timeout", settings.HeartbeatTimeout) })
+        {
+            if (value > ConMgrSettings.MaxHeartbeatTime)
+            {
+                throw new ConfigException(file, seen.TryGetValue(name, out var entry) ? entry.Line : 0, name, $"is outside the valid range (10ms .. 1h): watchdogs refuse longer heartbeat times");
+            }
+        }
     }
 
     /// <summary>Combinations that cannot work are refused at load, not at the first connection.</summary>

@@ -26,6 +26,9 @@ public sealed record ConMgrSettings
 {
     public const int DefaultPort = 27546;
     public const int DefaultBackendPort = 27500;
+
+    /// <summary>Longest heartbeat_interval and heartbeat_timeout: what a watchdog accepts in a Hello.</summary>
+    public static readonly TimeSpan MaxHeartbeatTime = TimeSpan.FromHours(1);
     public const int DefaultWatchdogPort = 27545;
 
     public int Port { get; init; } = DefaultPort;

@@ -76,8 +76,21 @@ public sealed record HeartbeatAuthSettings
     /// <summary>Set: the heartbeat runs over TLS and each watchdog's certificate must chain to it and name its host.</summary>
     public string? RootCert { get; init; }
 
-    /// <summary>Set: the shared secret of the challenge-response handshake (docs/protocol.md).</summary>
+    /// <summary>
+    /// The shared secret of the challenge-response handshake (docs/protocol.md). Unset (and no
+    /// heartbeat_sslrootcert): <see cref="DefaultSecretFile"/> in the conmgr directory, which must
+    /// then exist; <c>none</c>: null with <see cref="Unauthenticated"/>.
+    /// </summary>
     public string? SecretFile { get; init; }
+
+    /// <summary><see cref="SecretFile"/> is the default one (its error says where to get it).</summary>
+    public bool SecretFileIsDefault { get; init; }
+
+    /// <summary><c>heartbeat_secret_file = none</c> and no heartbeat_sslrootcert: watchdogs are not authenticated, by explicit choice.</summary>
+    public bool Unauthenticated => SecretFile is null && RootCert is null;
+
+    /// <summary>Where the watchdog generates its secret, and where conmgr looks for its copy.</summary>
+    public const string DefaultSecretFile = "heartbeat.secret";
 
     public bool UsesTls => RootCert is not null;
 }

@@ -19,7 +19,8 @@ public static class HeartbeatHandshake
     public static async Task<List<HeartbeatFrame>?> ClientAsync(HeartbeatChannel channel, TimeSpan interval, TimeSpan timeout, long conmgrId, CancellationToken cancellationToken, byte[]? secret = null, bool watchdogVerified = false)
     {
         ArgumentNullException.ThrowIfNull(channel);
-        channel.TrySend(new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)interval.TotalMilliseconds, (int)timeout.TotalMilliseconds, conmgrId));
+        var hello = new HelloFrame(HeartbeatCodec.MajorVersion, HeartbeatCodec.MinorVersion, (int)interval.TotalMilliseconds, (int)timeout.TotalMilliseconds, conmgrId);
+        channel.TrySend(hello);
         var frames = new List<HeartbeatFrame>();
         byte[]? challenge = null;
         byte[]? ourNonce = null;
@@ -35,14 +36,14 @@ public static class HeartbeatHandshake
 
                 challenge = asked.Nonce;
                 ourNonce = HeartbeatSecret.NewNonce();
-                channel.TrySend(new ProofFrame(ourNonce, HeartbeatSecret.ConmgrProof(secret, challenge, ourNonce)));
+                channel.TrySend(new ProofFrame(ourNonce, HeartbeatSecret.ConmgrProof(secret, challenge, ourNonce, hello)));
                 frames.RemoveAt(0);
                 continue;
             }
 
             if (frames.Count > 0 && frames[0] is ProofFrame proof)
             {
-                if (secret is null || challenge is null || ourNonce is null || !HeartbeatSecret.Matches(HeartbeatSecret.WatchdogProof(secret, ourNonce, challenge), proof.Mac))
+                if (secret is null || challenge is null || ourNonce is null || !HeartbeatSecret.Matches(HeartbeatSecret.WatchdogProof(secret, ourNonce, challenge, hello), proof.Mac))
                 {
                     throw new HeartbeatProtocolException("authentication failed: the watchdog's proof does not match heartbeat_secret_file");
                 }

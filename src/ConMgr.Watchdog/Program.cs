@@ -160,12 +160,22 @@ public static class Program
         HeartbeatServer server;
         try
         {
-            server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time, settings.Security);
+            if (settings.Security is { GenerateSecret: true, SecretFile: { } secretFile })
+            {
+                HeartbeatSecretFile.EnsureExists(secretFile, log);
+            }
+
+            server = new HeartbeatServer(registry, checker, terminator, settings.HelloTimeout, log, time, settings.Security, settings.MaxConnectionsPerAddress);
         }
-        catch (Hosting.Tls.TlsFileException ex)
+        catch (Exception ex) when (ex is Hosting.Tls.TlsFileException or IOException)
         {
             log.Fatal(ex.Message);
             return 1;
+        }
+
+        if (server.Unauthenticated)
+        {
+            log.Warning("heartbeat peers are not authenticated (watchdog.secret_file = 'none', no client certificates): anyone who can reach watchdog.port can read this instance's attributes, hold heartbeat slots, and end the sessions of the address it connects from; and a conmgr that accepts unauthenticated watchdogs can be fed forged attributes (docs/tls.md)");
         }
 
         using var ownedServer = server;

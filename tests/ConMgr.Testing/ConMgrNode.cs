@@ -49,6 +49,14 @@ public sealed class ConMgrNode : IAsyncDisposable
         var configured = System.Text.RegularExpressions.Regex.Match(configuration, @"(?m)^\s*port\s*=\s*([0-9]+)");
         var port = configured.Success ? int.Parse(configured.Groups[1].Value, CultureInfo.InvariantCulture) : FreePort.Next();
         var text = configured.Success ? configuration : $"port = {port}\n{configuration}";
+
+        // Authenticated by default, as conmgr is: the secret comes with InstanceLines (a real
+        // cluster's watchdogs) or the test's own lines. A configuration with neither talks to
+        // scripted watchdogs, or none, and says so explicitly, as an operator would have to.
+        if (!System.Text.RegularExpressions.Regex.IsMatch(text, @"(?m)^\s*heartbeat_(secret_file|sslrootcert)\s*="))
+        {
+            text += "\nheartbeat_secret_file = none\n";
+        }
         await File.WriteAllTextAsync(System.IO.Path.Combine(directory, "conmgr.conf"), text);
         var node = new ConMgrNode(directory, port, runAs ?? RunAs.Postgres);
         await node.ChownAsync(directory);
@@ -90,11 +98,17 @@ public sealed class ConMgrNode : IAsyncDisposable
     public Task<TimeSpan> WaitInstanceAsync(int number, Func<InstanceStatus, bool> condition, TimeSpan timeout, string what) =>
         Poll.UntilAsync(async () => condition((await StatusAsync()).Instances.Single(i => i.Number == number)), timeout, what);
 
-    /// <summary>conmgr.conf lines for every instance of <paramref name="cluster"/> (instance N = cluster.Instances[N]).</summary>
+    /// <summary>
+    /// conmgr.conf lines for every instance of <paramref name="cluster"/> (instance N =
+    /// cluster.Instances[N]), and the watchdogs' generated secret as heartbeat_secret_file when the
+    /// cluster uses the default authentication (here conmgr reads the primary's file itself; a real
+    /// conmgr host gets a copy of it).
+    /// </summary>
     public static string InstanceLines(PgCluster cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        return string.Concat(cluster.Instances.Select((instance, n) =>
+        var secret = cluster.HeartbeatSecretFile is { } file ? $"heartbeat_secret_file = '{file}'\n" : string.Empty;
+        return secret + string.Concat(cluster.Instances.Select((instance, n) =>
             $"backend_hostaddr{n} = '{instance.Host}'\nbackend_port{n} = {instance.Port}\nwatchdog_port{n} = {instance.WatchdogPort}\n"));
     }
 

@@ -243,7 +243,30 @@ public sealed class PgCluster : IAsyncDisposable
         await AppendSettingsAsync(primary);
         _instances.Add(primary);
         await primary.StartAsync();
+
+        // The launched watchdog generates the heartbeat secret at its first start; standbys get it
+        // with the base backup, so it must exist before the first one is taken.
+        if (_options.Watchdog == WatchdogMode.Launcher && HeartbeatSecretFile is { } secret)
+        {
+            await Poll.UntilAsync(() => File.Exists(secret), TimeSpan.FromSeconds(30), $"the watchdog to generate {secret}");
+        }
     }
+
+    /// <summary>
+    /// The watchdog setting of tests that speak the bare heartbeat protocol to a real watchdog (bad
+    /// input, fuzzing, scripted peers): authentication off, explicitly, as an operator would have to.
+    /// </summary>
+    public const string Unauthenticated = "watchdog.secret_file = 'none'";
+
+    /// <summary>
+    /// The heartbeat secret the watchdogs generated in the primary's data directory (the default a
+    /// new install gets, shared by the standbys through pg_basebackup); null when the cluster's
+    /// settings choose another authentication (watchdog.secret_file, client certificates) or none.
+    /// </summary>
+    public string? HeartbeatSecretFile =>
+        _options.Watchdog == WatchdogMode.None || _options.ExtraSettings.Any(s => s.StartsWith("watchdog.secret_file", StringComparison.Ordinal) || (s.StartsWith("watchdog.ssl_ca_file", StringComparison.Ordinal) && !s.Contains("'none'", StringComparison.Ordinal)))
+            ? null
+            : Path.Combine(Primary.DataDirectory, "heartbeat.secret");
 
     /// <summary>Per-instance settings; later lines win, so a standby's copy of the primary's file is fixed up the same way.</summary>
     private async Task AppendSettingsAsync(PgInstance instance)

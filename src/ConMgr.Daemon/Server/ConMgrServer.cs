@@ -98,6 +98,11 @@ public sealed class ConMgrServer : IDisposable
                 return 1;
             }
 
+            if (_settings.HeartbeatAuth.Unauthenticated)
+            {
+                _log.Warning("watchdogs are not authenticated (heartbeat_secret_file = none, no heartbeat_sslrootcert): whoever answers on a watchdog port, a process that took it while the watchdog restarts included, can feed conmgr forged attributes and send applications to the wrong server (docs/tls.md)");
+            }
+
             var router = new Router(_applications.Outstanding, _settings.MaxStandbyLag, _settings.ReadOnlyFallback);
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
@@ -151,7 +156,7 @@ public sealed class ConMgrServer : IDisposable
         _control.Start();
         var monitoring = Task.WhenAll(_monitors.Select(m => Task.Run(() => m.RunAsync(_stopMonitors.Token))));
         _state = "ready";
-        _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured; heartbeat thread: {_heartbeat.Scheduling})");
+        _log.Log($"conmgr {Program.Version} is ready to accept connections ({_settings.Instances.Count} instance(s) configured; heartbeat {_tls!.Heartbeat.Describe()}; heartbeat thread: {_heartbeat.Scheduling})");
         var rows = _instances.Rows();
         NotifySystemd(rows, ClusterView.Of(rows));
 

@@ -21,7 +21,14 @@ public sealed record HeartbeatAuthentication(ClientTlsContext? Tls, byte[]? Secr
         var tls = settings.UsesTls
             ? ClientTlsContext.Load(new BackendTlsSettings { Mode = BackendSslMode.VerifyFull, RootCert = settings.RootCert, Cert = settings.Cert, Key = settings.Key })
             : null;
-        return new HeartbeatAuthentication(tls, settings.SecretFile is { } file ? TlsFiles.LoadSecret(file) : null);
+        try
+        {
+            return new HeartbeatAuthentication(tls, settings.SecretFile is { } file ? TlsFiles.LoadSecret(file) : null);
+        }
+        catch (TlsFileException ex) when (settings.SecretFileIsDefault && !File.Exists(settings.SecretFile))
+        {
+            throw new TlsFileException($"{ex.Message}. The heartbeat is authenticated by default: copy the watchdog's secret ($PGDATA/heartbeat.secret, generated at its first start) here with mode 0600, or set heartbeat_sslrootcert (TLS), or heartbeat_secret_file = none to accept unauthenticated watchdogs (docs/tls.md)", ex);
+        }
     }
 
     public string Describe() => (Tls, Secret) switch

@@ -76,18 +76,55 @@ public static class TlsFiles
         return collection.Count > 0 ? collection : throw new TlsFileException($"could not load {what} file \"{file}\": no certificate in it");
     }
 
-    /// <summary>A secret file's bytes, trailing newline removed; refused when readable by others or empty.</summary>
+    /// <summary>Fewest bytes a shared secret may have: a HMAC-SHA256 key of full strength (a generated secret has 64).</summary>
+    public const int MinSecretBytes = 32;
+
+    /// <summary>
+    /// A secret file's bytes, as they are (not decoded as text: any byte may be in a secret), with
+    /// trailing CR and LF bytes removed so an editor's newline does not change it; refused when
+    /// readable by others, larger than a secret can sensibly be (4 KiB), or shorter than
+    /// <see cref="MinSecretBytes"/>.
+    /// </summary>
     public static byte[] LoadSecret(string file)
     {
         CheckKeyFile(file);
-        var text = ReadBounded(file, "secret").TrimEnd('\r', '\n');
-        if (text.Length < 16)
+        byte[] bytes;
+        try
         {
-            throw new TlsFileException($"secret file \"{file}\" holds {text.Length} characters: at least 16 are needed");
+            var info = new FileInfo(file);
+            if (!info.Exists)
+            {
+                throw new TlsFileException($"could not load secret file \"{file}\": No such file or directory");
+            }
+
+            if (info.Length > MaxSecretFileBytes)
+            {
+                throw new TlsFileException($"could not load secret file \"{file}\": larger than {MaxSecretFileBytes} bytes");
+            }
+
+            bytes = File.ReadAllBytes(file);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new TlsFileException($"could not load secret file \"{file}\": {ex.Message}");
         }
 
-        return System.Text.Encoding.UTF8.GetBytes(text);
+        var length = bytes.Length;
+        while (length > 0 && bytes[length - 1] is (byte)'\n' or (byte)'\r')
+        {
+            length--;
+        }
+
+        if (length < MinSecretBytes)
+        {
+            throw new TlsFileException($"secret file \"{file}\" holds {length} bytes: at least {MinSecretBytes} are needed (a generated one has 64: see docs/tls.md)");
+        }
+
+        return bytes[..length];
     }
+
+    /// <summary>A secret file larger than this is not a secret file.</summary>
+    private const int MaxSecretFileBytes = 4096;
 
     private static string ReadBounded(string file, string what)
     {

@@ -14,10 +14,14 @@ namespace ConMgr.Protocol.Heartbeat;
 public static class HeartbeatCodec
 {
     public const short MajorVersion = 1;
-    public const short MinorVersion = 2;
+    public const short MinorVersion = 3;
 
-    /// <summary>The first minor version with the shared-secret handshake (Challenge, Proof).</summary>
-    public const short SecretMinorVersion = 2;
+    /// <summary>
+    /// The minor version of the shared-secret handshake this side speaks (Challenge, Proof with the
+    /// Hello inside the MACs). 1.2's proofs left the Hello out; a 1.2 peer is refused rather than
+    /// judged by a weaker proof it could be downgraded to.
+    /// </summary>
+    public const short SecretMinorVersion = 3;
 
     /// <summary>Largest frame, header included.</summary>
     public const int MaxFrameLength = 1024;
@@ -204,9 +208,9 @@ public static class HeartbeatCodec
                     BinaryPrimitives.ReadInt32BigEndian(p[33..]),
                     (p[0] & 8) != 0));
             case HeartbeatFrameType.Goodbye when p.Length <= MaxTextBytes:
-                return new GoodbyeFrame(Encoding.UTF8.GetString(p));
+                return new GoodbyeFrame(PeerText.Escape(Encoding.UTF8.GetString(p)));
             case HeartbeatFrameType.Refusal when p.Length <= MaxTextBytes:
-                return new RefusalFrame(Encoding.UTF8.GetString(p));
+                return new RefusalFrame(PeerText.Escape(Encoding.UTF8.GetString(p)));
             case HeartbeatFrameType.Challenge when p.Length == HeartbeatSecret.NonceLength:
                 return new ChallengeFrame(p.ToArray());
             case HeartbeatFrameType.Proof when p.Length == HeartbeatSecret.NonceLength + HeartbeatSecret.MacLength:

@@ -10,9 +10,12 @@ namespace ConMgr.Watchdog.Instance;
 /// </summary>
 /// <param name="HttpPort">watchdog.http_port: Patroni's health paths and the watchdog's metrics (docs/http.md); 0 = off.</param>
 /// <param name="Security">watchdog.ssl and its files, watchdog.secret_file: how heartbeat peers are authenticated.</param>
-public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0, HeartbeatSecurity? Security = null)
+public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0, HeartbeatSecurity? Security = null, int MaxConnectionsPerAddress = WatchdogSettings.DefaultMaxConnectionsPerAddress)
 {
     public const int DefaultPort = 27545;
+
+    /// <summary>watchdog.max_connections_per_address's default: a host runs one conmgr, or a few.</summary>
+    public const int DefaultMaxConnectionsPerAddress = 16;
     public static readonly TimeSpan DefaultCheckAttrInterval = TimeSpan.FromMilliseconds(1000);
     public static readonly TimeSpan DefaultHelloTimeout = TimeSpan.FromMilliseconds(10000);
 
@@ -35,8 +38,9 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
                    current_setting('watchdog.secret_file', true),
                    current_setting('ssl_cert_file'),
                    current_setting('ssl_key_file'),
-                   current_setting('ssl_ca_file'),
-                   current_setting('data_directory')
+                   current_setting('watchdog.conmgr_names', true),
+                   current_setting('data_directory'),
+                   current_setting('watchdog.max_connections_per_address', true)
             """,
             connection);
         await using var reader = await command.ExecuteReaderAsync();
@@ -50,7 +54,9 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
         var hello = Number(Text(3), "watchdog.hello_timeout", (int)DefaultHelloTimeout.TotalMilliseconds, 1, int.MaxValue);
         var http = httpPortOverride ?? Number(Text(6), "watchdog.http_port", 0, 0, 65535);
         var listen = (Text(5) ?? "localhost").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var security = HeartbeatSecurity.From(Text(7), Text(8) ?? Text(12), Text(9) ?? Text(13), Text(10) ?? Text(14), Text(11), Text(15) ?? ".");
+        // watchdog.ssl_ca_file has no fallback to the server's ssl_ca_file (HeartbeatSecurity).
+        var security = HeartbeatSecurity.From(Text(7), Text(8) ?? Text(12), Text(9) ?? Text(13), Text(10), Text(11), Text(15) ?? ".", Text(14));
+        var perAddress = Number(Text(16), "watchdog.max_connections_per_address", DefaultMaxConnectionsPerAddress, -1, int.MaxValue);
         return new WatchdogSettings(
             port,
             TimeSpan.FromMilliseconds(interval),
@@ -58,7 +64,8 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
             TimeSpan.FromMilliseconds(hello),
             listen,
             http,
-            security);
+            security,
+            perAddress);
     }
 
     private static int Number(string? text, string name, int fallback, int min, int max)
@@ -77,7 +84,8 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
             _ when text.EndsWith('s') => (text[..^1], 1000L),
             _ => (text, 1L),
         };
-        if (!long.TryParse(digits.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var raw) || raw * scale < min || raw * scale > max)
+        // raw is bounded before it is scaled: "9223372036854775807min" must not wrap into range.
+        if (!long.TryParse(digits.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var raw) || raw > int.MaxValue || raw < int.MinValue || raw * scale < min || raw * scale > max)
         {
             throw new FormatException($"invalid value for parameter \"{name}\": \"{text}\" (must be an integer between {min} and {max})");
         }

@@ -35,6 +35,15 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     public const int MinHeartbeatMs = 10;
 
     /// <summary>
+    /// Longest heartbeat_interval and heartbeat_timeout a Hello may ask for (1 h; conmgr refuses
+    /// longer at load): a peer must not hold a slot for weeks by asking for a silence that long.
+    /// </summary>
+    public const int MaxHeartbeatMs = 3_600_000;
+
+    /// <summary>Per-connection lines (established, lost, sessions spared) a window may hold in full; the rest are summed.</summary>
+    public const int LinkLinesPerWindow = 20;
+
+    /// <summary>
     /// Connections accepted but not yet admitted (TLS handshake, Hello, challenge), each for at most
     /// watchdog.hello_timeout: beyond this many, a new one is closed at once. It bounds what a flood
     /// of strangers can hold (a descriptor and a few hundred bytes each; a TLS handshake's buffers).
@@ -43,8 +52,9 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 
     private readonly PeerRegistry _registry;
     private readonly AttributeChecker _checker;
-    private readonly SessionTerminator _terminator;
-    private readonly ServerLog _log;
+    private readonly PendingTerminations _terminations;
+    private readonly AddressShares _addresses;
+    private readonly RateLimitedLog _linkLines;
     private readonly TimeProvider _time;
     private readonly TimeSpan _helloTimeout;
     private readonly PeerLinks _reactor;
@@ -54,12 +64,15 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     private int _pending;
 
     /// <exception cref="TlsFileException">The TLS or secret files cannot be used.</exception>
-    public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time, HeartbeatSecurity? security = null)
+    /// <param name="maxConnectionsPerAddress">watchdog.max_connections_per_address (−1: no limit).</param>
+    public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time, HeartbeatSecurity? security = null, int maxConnectionsPerAddress = WatchdogSettings.DefaultMaxConnectionsPerAddress)
     {
         _registry = registry;
         _checker = checker;
-        _terminator = terminator;
-        _log = log;
+        _terminations = new PendingTerminations(terminator, log, time);
+        _addresses = new AddressShares(maxConnectionsPerAddress);
+        _linkLines = new RateLimitedLog(log, time, LinkLinesPerWindow, RefusalLog.Window, "heartbeat link lines");
+        terminator.Lines = _linkLines;
         _time = time;
         _helloTimeout = helloTimeout;
         _security = security ?? HeartbeatSecurity.None;
@@ -87,8 +100,13 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     public string DescribeSecurity() =>
         $"watchdog.ssl = {_security.Tls.ToString().ToLowerInvariant()}"
         + (_tls is null ? string.Empty : _security.CaFile is null ? ", no client certificates" : ", client certificates required")
-        + (Secret is null ? string.Empty : ", shared secret")
-        + (_security.AuthenticationRequired ? string.Empty : "; peers are not authenticated");
+        + (_security.ConmgrNames is { Count: > 0 } names ? $" (watchdog.conmgr_names: {string.Join(", ", names)})" : string.Empty)
+        + (Secret is null ? string.Empty : $", shared secret ({_security.SecretFile})")
+        + (_security.AuthenticationRequired ? string.Empty : "; peers are NOT authenticated")
+        + (_addresses.Limit < 0 ? string.Empty : $"; at most {_addresses.Limit} connections per address");
+
+    /// <summary>True when peers are not authenticated: the start-up WARNING says what that allows.</summary>
+    public bool Unauthenticated => !_security.AuthenticationRequired;
 
     /// <inheritdoc/>
     public byte[]? Secret { get; }
@@ -98,9 +116,17 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         var remote = socket.RemoteEndPoint as IPEndPoint ?? new IPEndPoint(IPAddress.None, 0);
+        if (!_addresses.TryEnter(remote.Address))
+        {
+            _refusals.Record(remote, "address", $"{_addresses.Limit} connections from {remote.Address} are already open (watchdog.max_connections_per_address)");
+            socket.Dispose();
+            return;
+        }
+
         if (Interlocked.Increment(ref _pending) > MaxPendingConnections)
         {
             Interlocked.Decrement(ref _pending);
+            _addresses.Leave(remote.Address);
             _refusals.Record(remote, "pending", $"{MaxPendingConnections} connections are already in their handshake");
             socket.Dispose();
             return;
@@ -120,6 +146,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
             if (!handedOver)
             {
                 Interlocked.Decrement(ref _pending);
+                _addresses.Leave(remote.Address);
                 socket.Dispose();
             }
         }
@@ -138,7 +165,9 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     public void Dispose()
     {
         _reactor.Dispose();
+        _terminations.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
         _refusals.Dispose();
+        _linkLines.Dispose();
     }
 
     /// <summary>With watchdog.ssl on or require: the first byte tells a TLS handshake from a Hello.</summary>
@@ -182,6 +211,13 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 
         // A certificate the CA vouched for authenticates the peer; without one it must prove the secret, if there is one.
         var byCertificate = tls.RequireClientCertificate && ssl.RemoteCertificate is not null;
+        if (byCertificate && _security.ConmgrNames is { Count: > 0 } names && !ConmgrNames.Accepts(ssl.RemoteCertificate!, names, out var subject))
+        {
+            await ssl.DisposeAsync();
+            _refusals.Record(remote, "tls", $"certificate \"{subject}\" is not one of watchdog.conmgr_names");
+            return false;
+        }
+
         var fd = TlsTunnel.Open(ssl, socket);
         _reactor.Add(fd, remote, mustProveSecret: !byCertificate && Secret is not null);
         return true;
@@ -216,7 +252,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
     string? IReactorPolicy.Judge(HelloFrame hello) => hello switch
     {
         { MajorVersion: not HeartbeatCodec.MajorVersion } => $"unsupported protocol version {hello.MajorVersion}.{hello.MinorVersion}; this watchdog speaks {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.MinorVersion}",
-        { HeartbeatIntervalMs: < MinHeartbeatMs } or { HeartbeatTimeoutMs: < MinHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be at least {MinHeartbeatMs} ms",
+        { HeartbeatIntervalMs: < MinHeartbeatMs or > MaxHeartbeatMs } or { HeartbeatTimeoutMs: < MinHeartbeatMs or > MaxHeartbeatMs } => $"heartbeat_interval and heartbeat_timeout must be between {MinHeartbeatMs} ms and {MaxHeartbeatMs / 60_000} min (asked: {hello.HeartbeatIntervalMs} ms and {hello.HeartbeatTimeoutMs} ms)",
         _ => null,
     };
 
@@ -241,13 +277,16 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         var registered = new ConmgrPeer(peer.Remote, interval, timeout, _time.GetUtcNow(), hello.ConmgrId);
         peer.Registered = registered;
         _registry.Add(registered);
-        _log.Log($"heartbeat from conmgr {registered.Describe()} established (interval {Durations.Format(interval)}, timeout {Durations.Format(timeout)})");
+        _linkLines.Log($"heartbeat from conmgr {registered.Describe()} established (interval {Durations.Format(interval)}, timeout {Durations.Format(timeout)})");
         return _checker.Current;
     }
 
     void IReactorPolicy.Closed(ReactorPeer peer, LinkVerdict? verdict)
     {
         LeavePending(peer);
+
+        // Every peer the reactor holds came through HandleAsync, which took its address's share.
+        _addresses.Leave(peer.Remote.Address);
 
         // Free the slot first: a peer that sees the close may count on it.
         if (peer.HoldsSlot)
@@ -263,7 +302,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
 
         var reason = verdict.Reason;
         var removal = _registry.Remove(registered);
-        _log.Log($"heartbeat from conmgr {registered.Describe()} lost: {reason} ({verdict.Evidence})");
+        _linkLines.Log($"heartbeat from conmgr {registered.Describe()} lost: {reason} ({verdict.Evidence})");
         if (ShuttingDown)
         {
             return;
@@ -274,22 +313,12 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         // already told its clients that these sessions were lost.
         if (removal.OtherConmgrAlive)
         {
-            _log.Log($"not terminating sessions from {registered.Address}: another conmgr heartbeat from that address is alive");
+            _linkLines.Log($"not terminating sessions from {registered.Address}: another conmgr heartbeat from that address is alive");
             return;
         }
 
-        // Off the reactor thread: a termination is a SQL round trip.
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await _terminator.TerminateAsync(registered.Address, $"heartbeat of conmgr {registered.Describe()} lost ({reason})", _checker.BackendPid, removal.ReconnectedAt);
-            }
-            catch (Exception ex)
-            {
-                _log.Error($"BUG: terminating the sessions of {registered.Address}: {ex}");
-            }
-        });
+        // Off the reactor thread (a termination is a SQL round trip), merged with any waiting for this address.
+        _terminations.Enqueue(registered.Address, $"heartbeat of conmgr {registered.Describe()} lost ({reason})", _checker.BackendPid, removal.ReconnectedAt);
     }
 
     private void LeavePending(ReactorPeer peer)

@@ -154,14 +154,14 @@ internal sealed class PeerLinks : ILinkHandler, IDisposable
         }
 
         var secret = _policy.Secret!;
-        if (!HeartbeatSecret.Matches(HeartbeatSecret.ConmgrProof(secret, peer.Challenge, proof.Nonce), proof.Mac))
+        var hello = peer.Hello!;
+        if (!HeartbeatSecret.Matches(HeartbeatSecret.ConmgrProof(secret, peer.Challenge, proof.Nonce, hello), proof.Mac))
         {
-            Refuse(peer, "secret", "authentication failed: the proof does not match this watchdog's secret (watchdog.secret_file)");
+            Refuse(peer, "secret", "authentication failed: the proof does not match this watchdog's secret (watchdog.secret_file) and the Hello received");
             return;
         }
 
-        _reactor.Send(peer, new ProofFrame(peer.Challenge!, HeartbeatSecret.WatchdogProof(secret, proof.Nonce, peer.Challenge)));
-        var hello = peer.Hello!;
+        _reactor.Send(peer, new ProofFrame(peer.Challenge!, HeartbeatSecret.WatchdogProof(secret, proof.Nonce, peer.Challenge, hello)));
         peer.Hello = null;
         if (peer.State != LinkState.Closed)
         {

@@ -27,6 +27,9 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
     private int _disposed;
     private readonly PersistentConnection _connection = new(instance, "cm_watchdog terminator");
 
+    /// <summary>Where the per-termination lines go when set (the heartbeat server's rate-limited link lines); else the log.</summary>
+    public RateLimitedLog? Lines { get; set; }
+
     /// <summary>Opens the connection ahead of need, so the first termination does not pay for it.</summary>
     public async Task WarmUpAsync(CancellationToken cancellationToken)
     {
@@ -75,7 +78,16 @@ public sealed class SessionTerminator(InstanceConnection instance, ServerLog log
                     };
                     var count = (long)(await command.ExecuteScalarAsync())!;
                     Diagnostics.WatchdogMetrics.RecordTermination(count);
-                    log.Log($"terminated {count} session(s) from {address}{(startedBefore is { } t ? $" begun before {t:yyyy-MM-dd HH:mm:ss.fff} UTC (the conmgr has reconnected since)" : string.Empty)}: {why}");
+                    var line = $"terminated {count} session(s) from {address}{(startedBefore is { } t ? $" begun before {t:yyyy-MM-dd HH:mm:ss.fff} UTC (the conmgr has reconnected since)" : string.Empty)}: {why}";
+                    if (Lines is { } lines)
+                    {
+                        lines.Log(line);
+                    }
+                    else
+                    {
+                        log.Log(line);
+                    }
+
                     return count;
                 }
                 catch (Exception ex) when (AttributeChecker.IsInstanceError(ex))

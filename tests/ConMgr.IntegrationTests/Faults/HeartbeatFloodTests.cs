@@ -25,7 +25,8 @@ public sealed partial class HeartbeatFloodTests
             Standbys = 0,
             Watchdog = WatchdogMode.Launcher,
             CheckAttrIntervalMs = CheckAttrIntervalMs,
-            ExtraSettings = [.. auth.WatchdogTls("on"), .. auth.WatchdogSecret],
+            // No per-address bound: this floods the handshake itself, from conmgr's own address (StrangerTests covers the bound).
+            ExtraSettings = [.. auth.WatchdogTls("on"), .. auth.WatchdogSecret, "watchdog.max_connections_per_address = -1"],
         });
         await cluster.Primary.ExecuteAsync("create extension watchdog");
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + auth.ConmgrTls() + ConMgrNode.InstanceLines(cluster));
@@ -44,7 +45,7 @@ public sealed partial class HeartbeatFloodTests
                 switch (next % 3)
                 {
                     case 0:
-                        await peer.SendAsync(RawFrames.Hello(200, 1000, next, minor: 2));
+                        await peer.SendAsync(RawFrames.Hello(200, 1000, next, minor: 3));
                         Assert.Equal('C', (await peer.ReadMessageAsync(Deadline))!.Type);
                         await peer.SendAsync(RawFrames.Frame('P', RandomNumberGenerator.GetBytes(64)));
                         Assert.Equal('R', (await peer.ReadMessageAsync(Deadline))!.Type);

@@ -13,7 +13,7 @@ public sealed class WatchdogPortFuzzTests
     [Fact]
     public async Task The_overflowing_frame_header_is_refused_and_random_input_leaves_the_watchdog_and_the_healthy_link_untouched()
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs, ExtraSettings = [PgCluster.Unauthenticated] });
         var port = cluster.Primary.WatchdogPort;
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();

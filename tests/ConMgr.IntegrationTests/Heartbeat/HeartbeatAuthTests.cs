@@ -68,15 +68,15 @@ public sealed class HeartbeatAuthTests
             await old.SendAsync(RawFrames.Hello(200, 1000, 7));
             var refusal = await old.ReadMessageAsync(Deadline);
             Assert.Equal('R', refusal!.Type);
-            Assert.StartsWith("this watchdog requires authentication (protocol 1.2", Encoding.UTF8.GetString(refusal.Body), StringComparison.Ordinal);
+            Assert.StartsWith("this watchdog requires authentication (protocol 1.3", Encoding.UTF8.GetString(refusal.Body), StringComparison.Ordinal);
         }
 
-        // The secret never crosses the wire: what a 1.2 peer sees is a fresh 32-byte nonce, different each time.
+        // The secret never crosses the wire: what a 1.3 peer sees is a fresh 32-byte nonce, different each time.
         var nonces = new List<string>();
         for (var i = 0; i < 2; i++)
         {
             using var peer = await PgWire.ConnectAsync("127.0.0.1", cluster.Primary.WatchdogPort);
-            await peer.SendAsync(RawFrames.Hello(200, 1000, 9, minor: 2));
+            await peer.SendAsync(RawFrames.Hello(200, 1000, 9, minor: 3));
             var challenge = await peer.ReadMessageAsync(Deadline);
             Assert.Equal('C', challenge!.Type);
             Assert.Equal(32, challenge.Body.Length);
@@ -93,7 +93,7 @@ public sealed class HeartbeatAuthTests
     public async Task A_conmgr_with_a_secret_refuses_a_watchdog_that_cannot_prove_it()
     {
         using var auth = await HeartbeatAuthSetup.CreateAsync("127.0.0.1");
-        await using var cluster = await StartClusterAsync([]);
+        await using var cluster = await StartClusterAsync([PgCluster.Unauthenticated]);
         await using var node = await StartConmgrAsync(cluster, auth.ConmgrSecret());
         await node.WaitInstanceAsync(0, i => i.LastError is not null && i.LastError.Contains("the watchdog did not prove the shared secret", StringComparison.Ordinal), Deadline, "the refusal of an unauthenticated watchdog");
         Assert.NotEqual("up", (await node.StatusAsync()).Instances[0].Heartbeat);

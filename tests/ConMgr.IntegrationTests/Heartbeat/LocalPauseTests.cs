@@ -25,7 +25,7 @@ public sealed class LocalPauseTests
     [Fact]
     public async Task A_watchdog_stopped_past_a_peers_deadline_reads_the_beats_queued_meanwhile_and_keeps_the_link_and_its_sessions()
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs, ExtraSettings = [PgCluster.Unauthenticated] });
         await using var session = new NpgsqlConnection(cluster.Primary.TcpConnectionString());
         await session.OpenAsync();
         await using var peer = await BeatingPeer.ConnectAsync(cluster.Primary.WatchdogPort);
@@ -72,7 +72,7 @@ public sealed class LocalPauseTests
     [InlineData(false)]
     public async Task Conmgr_and_the_watchdog_both_stopped_and_continued_lose_nothing_and_terminate_no_session(bool watchdogFirst)
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs });
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = CheckAttrIntervalMs, ExtraSettings = [PgCluster.Unauthenticated] });
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
         await node.WaitInstanceAsync(0, i => i.Heartbeat == "up", Deadline, "the link");

@@ -18,7 +18,7 @@ public sealed class WatchdogBadInputTests
             Standbys = 0,
             Watchdog = WatchdogMode.Launcher,
             CheckAttrIntervalMs = CheckAttrIntervalMs,
-            ExtraSettings = ["watchdog.hello_timeout = 1000", "watchdog.max_heartbeat_connections = 3"],
+            ExtraSettings = ["watchdog.hello_timeout = 1000", "watchdog.max_heartbeat_connections = 3", PgCluster.Unauthenticated],
         });
         var port = cluster.Primary.WatchdogPort;
         await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.InstanceLines(cluster));
@@ -50,7 +50,7 @@ public sealed class WatchdogBadInputTests
             await greedy.SendAsync(RawFrames.Hello(1, 1000, 5));
             var refusal = await greedy.ReadMessageAsync(Deadline);
             Assert.Equal('R', refusal!.Type);
-            Assert.Equal("heartbeat_interval and heartbeat_timeout must be at least 10 ms", Encoding.UTF8.GetString(refusal.Body));
+            Assert.Equal("heartbeat_interval and heartbeat_timeout must be between 10 ms and 60 min (asked: 1 ms and 1000 ms)", Encoding.UTF8.GetString(refusal.Body));
         }
 
         // A client that connects and says nothing is closed after watchdog.hello_timeout.

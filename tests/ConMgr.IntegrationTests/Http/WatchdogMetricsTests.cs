@@ -13,7 +13,7 @@ public sealed class WatchdogMetricsTests
     [Fact]
     public async Task The_watchdogs_metrics_count_its_peers_checks_and_the_sessions_it_terminated_for_a_lost_conmgr()
     {
-        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, WatchdogHttp = true, CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs });
+        await using var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, WatchdogHttp = true, CheckAttrIntervalMs = TransparentCluster.CheckAttrIntervalMs, ExtraSettings = [PgCluster.Unauthenticated] });
         var primary = cluster.Primary;
         await using var node = await ConMgrNode.CreateAsync("heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\n" + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();

@@ -27,7 +27,41 @@ public sealed class TlsParameterTests
         Assert.Equal(BackendSslMode.Prefer, s.BackendTls.Mode);
         Assert.Null(s.BackendTls.RootCert);
         Assert.False(s.HeartbeatAuth.UsesTls);
-        Assert.Null(s.HeartbeatAuth.SecretFile);
+    }
+
+    [Fact]
+    public void The_heartbeat_is_authenticated_by_default_with_heartbeat_secret_in_the_conmgr_directory_and_none_is_an_explicit_choice()
+    {
+        var byDefault = Load(string.Empty).HeartbeatAuth;
+        Assert.Equal("/etc/conmgr/heartbeat.secret", byDefault.SecretFile);
+        Assert.True(byDefault.SecretFileIsDefault);
+        Assert.False(byDefault.Unauthenticated);
+
+        // Empty is unset, as PostgreSQL's empty file parameters: still the default.
+        Assert.Equal("/etc/conmgr/heartbeat.secret", Load("heartbeat_secret_file = ''").HeartbeatAuth.SecretFile);
+
+        var named = Load("heartbeat_secret_file = 'keys/hb'").HeartbeatAuth;
+        Assert.Equal("/etc/conmgr/keys/hb", named.SecretFile);
+        Assert.False(named.SecretFileIsDefault);
+
+        // TLS verify-full authenticates the watchdogs: no secret is asked for unless set.
+        var tls = Load("heartbeat_sslrootcert = 'ca.crt'").HeartbeatAuth;
+        Assert.Null(tls.SecretFile);
+        Assert.False(tls.Unauthenticated);
+
+        var none = Load("heartbeat_secret_file = none").HeartbeatAuth;
+        Assert.Null(none.SecretFile);
+        Assert.True(none.Unauthenticated);
+    }
+
+    [Theory]
+    [InlineData("heartbeat_interval = 61min", "heartbeat_interval")]
+    [InlineData("heartbeat_timeout = 1d", "heartbeat_timeout")]
+    public void Heartbeat_times_longer_than_an_hour_are_refused_because_watchdogs_refuse_them(string line, string name)
+    {
+        var error = Assert.Throws<ConfigException>(() => Load(line));
+        Assert.Contains(name, error.Message, StringComparison.Ordinal);
+        Assert.Contains("10ms .. 1h", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

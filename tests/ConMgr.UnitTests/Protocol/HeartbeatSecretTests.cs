@@ -11,20 +11,29 @@ public sealed class HeartbeatSecretTests
 {
     private static readonly byte[] Secret = "0123456789abcdef-shared"u8.ToArray();
 
+    private static readonly HelloFrame AHello = new(1, 3, 200, 1000, 42);
+
     [Fact]
-    public void Proofs_depend_on_the_secret_both_nonces_and_the_side_and_compare_only_whole()
+    public void Proofs_depend_on_the_secret_both_nonces_the_side_and_every_field_of_the_hello_and_compare_only_whole()
     {
         var watchdogNonce = HeartbeatSecret.NewNonce();
         var conmgrNonce = HeartbeatSecret.NewNonce();
-        var proof = HeartbeatSecret.ConmgrProof(Secret, watchdogNonce, conmgrNonce);
+        var proof = HeartbeatSecret.ConmgrProof(Secret, watchdogNonce, conmgrNonce, AHello);
 
         Assert.Equal(HeartbeatSecret.MacLength, proof.Length);
-        Assert.True(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof(Secret, watchdogNonce, conmgrNonce)));
-        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof("another secret of length"u8.ToArray(), watchdogNonce, conmgrNonce)));
-        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof(Secret, HeartbeatSecret.NewNonce(), conmgrNonce)));
+        Assert.True(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof(Secret, watchdogNonce, conmgrNonce, AHello)));
+        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof("another secret of length"u8.ToArray(), watchdogNonce, conmgrNonce, AHello)));
+        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof(Secret, HeartbeatSecret.NewNonce(), conmgrNonce, AHello)));
+
+        // A Hello altered on the path (any field) changes the proof: the watchdog would refuse it.
+        foreach (var altered in new[] { AHello with { HeartbeatIntervalMs = 2_000_000 }, AHello with { HeartbeatTimeoutMs = 3_600_000 }, AHello with { ConmgrId = 43 }, AHello with { MinorVersion = 2 } })
+        {
+            Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.ConmgrProof(Secret, watchdogNonce, conmgrNonce, altered)));
+            Assert.False(HeartbeatSecret.Matches(HeartbeatSecret.WatchdogProof(Secret, conmgrNonce, watchdogNonce, AHello), HeartbeatSecret.WatchdogProof(Secret, conmgrNonce, watchdogNonce, altered)));
+        }
 
         // One side's proof is never the other's: a reflected proof does not pass.
-        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.WatchdogProof(Secret, watchdogNonce, conmgrNonce)));
+        Assert.False(HeartbeatSecret.Matches(proof, HeartbeatSecret.WatchdogProof(Secret, watchdogNonce, conmgrNonce, AHello)));
         Assert.False(HeartbeatSecret.Matches(proof, proof.AsSpan(0, 31)));
         Assert.NotEqual(HeartbeatSecret.NewNonce(), HeartbeatSecret.NewNonce());
     }
@@ -37,8 +46,8 @@ public sealed class HeartbeatSecretTests
             var challenge = HeartbeatSecret.NewNonce();
             Send(peer, new ChallengeFrame(challenge));
             var proof = Assert.IsType<ProofFrame>(await ReceiveAsync(peer));
-            Assert.True(HeartbeatSecret.Matches(HeartbeatSecret.ConmgrProof(Secret, challenge, proof.Nonce), proof.Mac));
-            Send(peer, new ProofFrame(challenge, HeartbeatSecret.WatchdogProof(Secret, proof.Nonce, challenge)));
+            Assert.True(HeartbeatSecret.Matches(HeartbeatSecret.ConmgrProof(Secret, challenge, proof.Nonce, hello), proof.Mac));
+            Send(peer, new ProofFrame(challenge, HeartbeatSecret.WatchdogProof(Secret, proof.Nonce, challenge, hello)));
             Send(peer, new WelcomeFrame(1, 2));
             Send(peer, new AttributesFrame(InstanceAttributes.Unavailable));
         });
@@ -55,7 +64,7 @@ public sealed class HeartbeatSecretTests
             var challenge = HeartbeatSecret.NewNonce();
             Send(peer, new ChallengeFrame(challenge));
             var proof = Assert.IsType<ProofFrame>(await ReceiveAsync(peer));
-            Send(peer, new ProofFrame(challenge, HeartbeatSecret.WatchdogProof("not the secret at all"u8.ToArray(), proof.Nonce, challenge)));
+            Send(peer, new ProofFrame(challenge, HeartbeatSecret.WatchdogProof("not the secret at all"u8.ToArray(), proof.Nonce, challenge, hello)));
             Send(peer, new WelcomeFrame(1, 2));
         }));
         Assert.Contains("the watchdog's proof does not match heartbeat_secret_file", wrong.Message, StringComparison.Ordinal);

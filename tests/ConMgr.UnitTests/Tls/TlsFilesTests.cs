@@ -83,17 +83,25 @@ public sealed class TlsFilesTests : IDisposable
     }
 
     [Fact]
-    public void A_secret_file_needs_16_characters_and_no_access_for_others_and_its_newline_is_not_part_of_it()
+    public void A_secret_file_is_read_as_bytes_needs_32_of_them_and_no_access_for_others_and_its_newline_is_not_part_of_it()
     {
         var secret = Path.Combine(_directory, "secret");
-        File.WriteAllText(secret, "0123456789abcdef\n");
+        File.WriteAllText(secret, "0123456789abcdef0123456789abcdef\r\n");
         File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        Assert.Equal("0123456789abcdef"u8.ToArray(), TlsFiles.LoadSecret(secret));
+        Assert.Equal("0123456789abcdef0123456789abcdef"u8.ToArray(), TlsFiles.LoadSecret(secret));
 
-        File.WriteAllText(secret, "short\n");
-        Assert.Contains("at least 16 are needed", Assert.Throws<TlsFileException>(() => TlsFiles.LoadSecret(secret)).Message, StringComparison.Ordinal);
+        // Not text: bytes that are no UTF-8 come back as they are (decoding would turn them into U+FFFD).
+        byte[] binary = [.. Enumerable.Range(0, 40).Select(i => (byte)(0x80 + i))];
+        File.WriteAllBytes(secret, binary);
+        Assert.Equal(binary, TlsFiles.LoadSecret(secret));
 
-        File.WriteAllText(secret, "0123456789abcdef\n");
+        File.WriteAllText(secret, "0123456789abcdef0123456789abcde\n");
+        Assert.Contains("holds 31 bytes: at least 32 are needed", Assert.Throws<TlsFileException>(() => TlsFiles.LoadSecret(secret)).Message, StringComparison.Ordinal);
+
+        File.WriteAllBytes(secret, new byte[5000]);
+        Assert.Contains("larger than 4096 bytes", Assert.Throws<TlsFileException>(() => TlsFiles.LoadSecret(secret)).Message, StringComparison.Ordinal);
+
+        File.WriteAllText(secret, "0123456789abcdef0123456789abcdef\n");
         File.SetUnixFileMode(secret, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.OtherRead);
         Assert.Contains("has group or world access", Assert.Throws<TlsFileException>(() => TlsFiles.LoadSecret(secret)).Message, StringComparison.Ordinal);
     }

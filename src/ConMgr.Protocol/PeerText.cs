@@ -1,0 +1,59 @@
+// PeerText.cs: text a peer chose (a Goodbye's reason, an application name), made safe to print: no terminal escape sequence, no forged log line.
+using System.Globalization;
+using System.Text;
+
+namespace ConMgr.Protocol;
+
+/// <summary>
+/// Control characters (C0 with newline and tab, DEL, C1, which includes the 8-bit CSI) and the
+/// Unicode format characters that reorder or hide text (bidi overrides, zero-width ones) are shown
+/// as <c>\xNN</c> or <c>\u{NNNN}</c>, and a backslash as <c>\\</c>, so what a stranger sends can neither
+/// drive the operator's terminal nor start a line of its own in the server log.
+/// </summary>
+public static class PeerText
+{
+    public static string Escape(string text)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        if (!NeedsEscape(text))
+        {
+            return text;
+        }
+
+        var builder = new StringBuilder(text.Length + 16);
+        foreach (var c in text)
+        {
+            if (c == '\\')
+            {
+                builder.Append(@"\\");
+            }
+            else if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F)
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:X2}");
+            }
+            else if (char.GetUnicodeCategory(c) == UnicodeCategory.Format)
+            {
+                builder.Append(CultureInfo.InvariantCulture, $"\\u{{{(int)c:X4}}}");
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.ToString();
+    }
+
+    private static bool NeedsEscape(string text)
+    {
+        foreach (var c in text)
+        {
+            if (c == '\\' || c < 0x20 || c is >= (char)0x7F and <= (char)0x9F || char.GetUnicodeCategory(c) == UnicodeCategory.Format)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
