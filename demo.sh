@@ -26,7 +26,7 @@ source "$demo/cluster/cluster.env"
 
 echo
 echo "== Writing $demo/cm/conmgr.conf"
-mkdir -p "$demo/cm"
+mkdir -p -m 0700 "$demo/cm"
 port=$((20000 + RANDOM % 10000))
 rw=$((port + 1))
 ro=$((port + 2))

@@ -66,6 +66,12 @@ public static class Program
         ConfigLoadResult config;
         using (var bootstrap = ServerLog.Bootstrap())
         {
+            if (DirectoryPermissions.Check(directory.Path) is { } badDirectory)
+            {
+                bootstrap.Fatal(badDirectory);
+                return 1;
+            }
+
             try
             {
                 config = ConMgrConfigLoader.LoadFile(directory.ConfigFile);
@@ -84,7 +90,18 @@ public static class Program
             log.Warning(warning);
         }
 
-        using var directoryLock = DirectoryLock.TryAcquire(directory);
+        DirectoryLock? directoryLock;
+        try
+        {
+            directoryLock = DirectoryLock.TryAcquire(directory);
+        }
+        catch (IOException ex)
+        {
+            log.Fatal(ex.Message);
+            return 1;
+        }
+
+        using var ownedLock = directoryLock;
         if (directoryLock is null)
         {
             var holder = PidFile.TryRead(directory.PidFile);

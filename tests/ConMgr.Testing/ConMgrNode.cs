@@ -44,7 +44,8 @@ public sealed class ConMgrNode : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(configuration);
         StaleClusters.Reap(PgCluster.TestRoot);
         var directory = System.IO.Path.Combine(PgCluster.TestRoot, $"{System.Environment.ProcessId}-cm-{Guid.NewGuid():N}"[..24]);
-        System.IO.Directory.CreateDirectory(directory);
+        // Closed to others, as conmgr requires (DirectoryPermissions), like a data directory.
+        System.IO.Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         await File.WriteAllTextAsync(System.IO.Path.Combine(directory, StaleClusters.OwnerFile), StaleClusters.OwnerStamp());
         var configured = System.Text.RegularExpressions.Regex.Match(configuration, @"(?m)^\s*port\s*=\s*([0-9]+)");
         var port = configured.Success ? int.Parse(configured.Groups[1].Value, CultureInfo.InvariantCulture) : FreePort.Next();

@@ -4,7 +4,11 @@ namespace ConMgr.Hosting.Control;
 /// <summary>
 /// Holds an exclusive flock(2) on <c>conmgr.lock</c> for the life of the process (.NET takes
 /// LOCK_EX for <see cref="FileShare.None"/> on Unix). The kernel drops the lock when the process
-/// dies, even by <c>kill -9</c>, so a stale pid file never blocks the next start.
+/// dies, even by <c>kill -9</c>, so a stale pid file never blocks the next start. Neither file is
+/// ever opened through a symlink: a link found in their place is refused (the directory itself is
+/// checked to be ours and closed to others, <see cref="DirectoryPermissions"/>, so none can be
+/// planted between the check and the open), and the pid file is written as a new file (O_EXCL) and
+/// renamed over the old one, which replaces a link rather than following it.
 /// </summary>
 public sealed class DirectoryLock : IDisposable
 {
@@ -21,6 +25,11 @@ public sealed class DirectoryLock : IDisposable
     public static DirectoryLock? TryAcquire(ConMgrDirectory directory)
     {
         ArgumentNullException.ThrowIfNull(directory);
+        if (new FileInfo(directory.LockFile).LinkTarget is not null)
+        {
+            throw new IOException($"lock file \"{directory.LockFile}\" is a symbolic link: refusing to open it");
+        }
+
         for (var attempt = 0; ; attempt++)
         {
             try
@@ -66,7 +75,12 @@ public sealed class DirectoryLock : IDisposable
     {
         ArgumentNullException.ThrowIfNull(contents);
         var temp = _directory.PidFile + ".tmp";
-        File.WriteAllText(temp, contents.Format());
+        File.Delete(temp);
+        using (var stream = new FileStream(temp, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead }))
+        {
+            stream.Write(System.Text.Encoding.UTF8.GetBytes(contents.Format()));
+        }
+
         File.Move(temp, _directory.PidFile, overwrite: true);
     }
 

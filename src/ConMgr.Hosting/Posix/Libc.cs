@@ -18,6 +18,9 @@ public static partial class Libc
 
     public static bool IsRoot => geteuid() == 0;
 
+    /// <summary>The effective user id of this process.</summary>
+    public static long EffectiveUserId => geteuid();
+
     /// <summary>Sends <paramref name="signal"/>; false when no such process (ESRCH).</summary>
     public static bool Kill(int pid, int signal)
     {
