@@ -7,8 +7,10 @@ namespace ConMgr.Protocol;
 /// <summary>
 /// Control characters (C0 with newline and tab, DEL, C1, which includes the 8-bit CSI) and the
 /// Unicode format characters that reorder or hide text (bidi overrides, zero-width ones) are shown
-/// as <c>\xNN</c> or <c>\u{NNNN}</c>, and a backslash as <c>\\</c>, so what a stranger sends can neither
-/// drive the operator's terminal nor start a line of its own in the server log.
+/// as <c>\xNN</c> or <c>\u{NNNN}</c>, so what a stranger sends can neither drive the operator's
+/// terminal nor start a line of its own in the server log. Escaping is idempotent (a backslash is
+/// left as it is), so text escaped where it was received (a Goodbye) and again where it is printed
+/// (cm_ctl status) reads the same.
 /// </summary>
 public static class PeerText
 {
@@ -23,11 +25,7 @@ public static class PeerText
         var builder = new StringBuilder(text.Length + 16);
         foreach (var c in text)
         {
-            if (c == '\\')
-            {
-                builder.Append(@"\\");
-            }
-            else if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F)
+            if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F)
             {
                 builder.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:X2}");
             }
@@ -48,7 +46,7 @@ public static class PeerText
     {
         foreach (var c in text)
         {
-            if (c == '\\' || c < 0x20 || c is >= (char)0x7F and <= (char)0x9F || char.GetUnicodeCategory(c) == UnicodeCategory.Format)
+            if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F || char.GetUnicodeCategory(c) == UnicodeCategory.Format)
             {
                 return true;
             }

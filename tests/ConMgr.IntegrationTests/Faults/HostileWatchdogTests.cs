@@ -83,4 +83,35 @@ public sealed class HostileWatchdogTests
         Assert.DoesNotContain("BUG", node.Log, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", node.Log, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task An_escape_sequence_in_a_watchdog_s_goodbye_is_printed_escaped_in_cm_ctl_status_and_the_log()
+    {
+        const string Reason = "bye\u001b[2J\u001b]0;owned\u0007\n2026-12-07 00:00:00.000 UTC [1] LOG:  forged";
+        await using var fake = ScriptedPeer.Start(async socket =>
+        {
+            await socket.SendAsync((byte[])[.. RawFrames.Welcome(), .. RawFrames.PrimaryAttributes(1, 42), .. RawFrames.Goodbye(Reason)]);
+            await ScriptedPeer.WaitForCloseAsync(socket);
+        });
+        await using var node = await ConMgrNode.CreateAsync($"""
+            heartbeat_interval = 200ms
+            heartbeat_timeout = 1s
+            heartbeat_connect_interval = 1s
+            log_min_messages = log
+            backend_hostaddr0 = '127.0.0.1'
+            backend_port0 = 5999
+            watchdog_port0 = {fake.Port}
+
+            """);
+        await node.StartAsync();
+        await node.WaitInstanceAsync(0, i => i.LastError is not null && i.LastError.Contains("bye", StringComparison.Ordinal), Deadline, "the goodbye's reason in last_error");
+
+        const string Shown = "bye\\x1B[2J\\x1B]0;owned\\x07\\x0A2026-12-07 00:00:00.000 UTC [1] LOG:  forged";
+        var status = await node.CtlAsync("status");
+        Assert.Contains(Shown, status.StandardOutput, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', status.StandardOutput);
+        Assert.Contains(Shown, node.Log, StringComparison.Ordinal);
+        Assert.DoesNotContain('\u001b', node.Log);
+        Assert.DoesNotContain("\n2026-12-07 00:00:00.000 UTC [1] LOG:  forged", node.Log, StringComparison.Ordinal);
+    }
 }

@@ -13,9 +13,12 @@ public sealed class PeerTextTests
     [InlineData("bye\n2026-12-07 LOG:  forged line", "bye\\x0A2026-12-07 LOG:  forged line")]
     [InlineData("\u009b31m8-bit CSI\u007f", "\\x9B31m8-bit CSI\\x7F")]
     [InlineData("left\u202Eright\u200B", "left\\u{202E}right\\u{200B}")]
-    [InlineData("a\\x1B is not an escape", "a\\\\x1B is not an escape")]
-    public void Control_and_format_characters_are_shown_as_escapes_and_backslashes_doubled(string text, string shown) =>
+    [InlineData("a \\ stays", "a \\ stays")]
+    public void Control_and_format_characters_are_shown_as_escapes_and_escaping_twice_changes_nothing(string text, string shown)
+    {
         Assert.Equal(shown, PeerText.Escape(text));
+        Assert.Equal(shown, PeerText.Escape(PeerText.Escape(text)));
+    }
 
     [Fact]
     public void A_goodbye_or_refusal_from_the_wire_is_escaped_as_it_is_decoded()
