@@ -88,27 +88,7 @@ public static class TlsFiles
     public static byte[] LoadSecret(string file)
     {
         CheckKeyFile(file);
-        byte[] bytes;
-        try
-        {
-            var info = new FileInfo(file);
-            if (!info.Exists)
-            {
-                throw new TlsFileException($"could not load secret file \"{file}\": No such file or directory");
-            }
-
-            if (info.Length > MaxSecretFileBytes)
-            {
-                throw new TlsFileException($"could not load secret file \"{file}\": larger than {MaxSecretFileBytes} bytes");
-            }
-
-            bytes = File.ReadAllBytes(file);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            throw new TlsFileException($"could not load secret file \"{file}\": {ex.Message}");
-        }
-
+        var bytes = ReadBoundedBytes(file, "secret", MaxSecretFileBytes);
         var length = bytes.Length;
         while (length > 0 && bytes[length - 1] is (byte)'\n' or (byte)'\r')
         {
@@ -126,7 +106,10 @@ public static class TlsFiles
     /// <summary>A secret file larger than this is not a secret file.</summary>
     private const int MaxSecretFileBytes = 4096;
 
-    private static string ReadBounded(string file, string what)
+    private static string ReadBounded(string file, string what) => System.Text.Encoding.UTF8.GetString(ReadBoundedBytes(file, what, MaxFileBytes));
+
+    /// <summary>The file's bytes, its size checked against <paramref name="max"/> before anything is read.</summary>
+    private static byte[] ReadBoundedBytes(string file, string what, long max)
     {
         try
         {
@@ -136,12 +119,12 @@ public static class TlsFiles
                 throw new TlsFileException($"could not load {what} file \"{file}\": No such file or directory");
             }
 
-            if (info.Length > MaxFileBytes)
+            if (info.Length > max)
             {
-                throw new TlsFileException($"could not load {what} file \"{file}\": larger than {MaxFileBytes} bytes");
+                throw new TlsFileException($"could not load {what} file \"{file}\": larger than {max} bytes");
             }
 
-            return File.ReadAllText(file);
+            return File.ReadAllBytes(file);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
