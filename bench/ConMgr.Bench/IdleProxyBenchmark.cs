@@ -48,7 +48,7 @@ public static partial class IdleProxyBenchmark
         var conmgrTls = tls ? $"ssl = on\nssl_cert_file = '{certificate.Cert}'\nssl_key_file = '{certificate.Key}'\nbackend_sslmode = require\n" : "backend_sslmode = disable\n";
         await using var node = await ConMgrNode.CreateAsync(
             $"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nmax_connections = 0\nlog_min_messages = {Environment.GetEnvironmentVariable("IDLE_PROXY_LOG") ?? "log"}\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\n" + conmgrTls +
-            $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {pgbouncerPort}\nwatchdog_port0 = {primary.WatchdogPort}\n");
+            ConMgrNode.SecretLine(cluster) + $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {pgbouncerPort}\nwatchdog_port0 = {primary.WatchdogPort}\n");
         var caFile = tls ? pki.CaFile : null;
         await node.StartAsync();
         await node.WaitInstanceAsync(0, s => s.Role == "primary", TimeSpan.FromSeconds(30), "the primary's link");

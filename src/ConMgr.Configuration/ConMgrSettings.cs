@@ -58,6 +58,15 @@ public sealed record ConMgrSettings
 
     public IReadOnlyList<string> ListenAddresses { get; init; } = ["localhost"];
 
+    /// <summary>read_write_listen_addresses; null: <see cref="ListenAddresses"/>.</summary>
+    public IReadOnlyList<string>? ReadWriteListenAddresses { get; init; }
+
+    /// <summary>read_only_listen_addresses; null: <see cref="ListenAddresses"/>.</summary>
+    public IReadOnlyList<string>? ReadOnlyListenAddresses { get; init; }
+
+    /// <summary>http_listen_addresses; null: <see cref="ListenAddresses"/>.</summary>
+    public IReadOnlyList<string>? HttpListenAddresses { get; init; }
+
     /// <summary>Proxy port routed to the primary; 0 = off.</summary>
     public int ReadWritePort { get; init; }
 

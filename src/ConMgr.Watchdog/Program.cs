@@ -101,6 +101,13 @@ public static class Program
             return 1;
         }
 
+        // Anything on the command line is in ps and /proc/PID/cmdline for every local user to read.
+        if (connectionString is not null && InstanceConnection.HasPassword(connectionString))
+        {
+            Console.Error.WriteLine("cm_watchdog: -d must not hold a password: every local user can read it in ps; put it in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass), which Npgsql reads");
+            return 1;
+        }
+
         var instance = dataDirectory is not null ? InstanceConnection.ForDataDirectory(dataDirectory) : InstanceConnection.ForConnectionString(connectionString!);
         using var log = new ServerLog(level, [new StderrSink()]);
         return await RunAsync(instance, port, httpPort, log, TimeProvider.System);

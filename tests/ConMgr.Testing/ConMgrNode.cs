@@ -105,11 +105,18 @@ public sealed class ConMgrNode : IAsyncDisposable
     /// cluster uses the default authentication (here conmgr reads the primary's file itself; a real
     /// conmgr host gets a copy of it).
     /// </summary>
-    public static string InstanceLines(PgCluster cluster)
+    public static string InstanceLines(PgCluster cluster) => SecretLine(cluster) + InstanceLinesOnly(cluster);
+
+    /// <summary>The cluster's heartbeat secret as conmgr's heartbeat_secret_file, when it uses the default authentication; else nothing.</summary>
+    public static string SecretLine(PgCluster cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var secret = cluster.HeartbeatSecretFile is { } file ? $"heartbeat_secret_file = '{file}'\n" : string.Empty;
-        return secret + string.Concat(cluster.Instances.Select((instance, n) =>
+        return cluster.HeartbeatSecretFile is { } file ? $"heartbeat_secret_file = '{file}'\n" : string.Empty;
+    }
+
+    private static string InstanceLinesOnly(PgCluster cluster)
+    {
+        return string.Concat(cluster.Instances.Select((instance, n) =>
             $"backend_hostaddr{n} = '{instance.Host}'\nbackend_port{n} = {instance.Port}\nwatchdog_port{n} = {instance.WatchdogPort}\n"));
     }
 

@@ -250,6 +250,17 @@ public sealed class PgCluster : IAsyncDisposable
         {
             await Poll.UntilAsync(() => File.Exists(secret), TimeSpan.FromSeconds(30), $"the watchdog to generate {secret}");
         }
+        else if (_options.Watchdog == WatchdogMode.Standalone && HeartbeatSecretFile is { } provisioned)
+        {
+            // Standalone watchdogs start after the standbys are made: provision the secret as the
+            // first watchdog would generate it (64 hex characters, 0600), so the standbys copy it.
+            await File.WriteAllTextAsync(provisioned, Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)) + "\n");
+            File.SetUnixFileMode(provisioned, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (Hosting.Posix.Libc.IsRoot)
+            {
+                (await ProcessRunner.RunAsync("chown", ["postgres:postgres", provisioned])).EnsureSuccess("chown of the heartbeat secret");
+            }
+        }
     }
 
     /// <summary>

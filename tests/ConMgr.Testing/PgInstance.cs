@@ -48,6 +48,9 @@ public sealed class PgInstance
 
     public string LogFile => Path.Combine(DataDirectory, "..", Name + ".log");
 
+    /// <summary>This instance's copy of the heartbeat secret (generated in the primary, copied into standbys by pg_basebackup).</summary>
+    public string HeartbeatSecretFile => Path.Combine(DataDirectory, "heartbeat.secret");
+
     /// <summary>
     /// A connection string for the postgres superuser over the Unix socket in the data directory:
     /// it works whatever network namespace the instance is in, and its sessions have no

@@ -114,18 +114,18 @@ public sealed class ConMgrServer : IDisposable
             _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), Handler(null).HandleAsync, _log);
             if (_settings.ReadWritePort != 0)
             {
-                _readWriteListener = new ListenerGroup("read-write port", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.ReadWritePort), Handler(ProxyPort.ReadWrite).HandleAsync, _log);
+                _readWriteListener = new ListenerGroup("read-write port", ListenEndpoints.Resolve(_settings.ReadWriteListenAddresses ?? _settings.ListenAddresses, _settings.ReadWritePort), Handler(ProxyPort.ReadWrite).HandleAsync, _log);
             }
 
             if (_settings.ReadOnlyPort != 0)
             {
-                _readOnlyListener = new ListenerGroup("read-only port", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.ReadOnlyPort), Handler(ProxyPort.ReadOnly).HandleAsync, _log);
+                _readOnlyListener = new ListenerGroup("read-only port", ListenEndpoints.Resolve(_settings.ReadOnlyListenAddresses ?? _settings.ListenAddresses, _settings.ReadOnlyPort), Handler(ProxyPort.ReadOnly).HandleAsync, _log);
             }
 
             _control = new ControlServer(_directory, Dispatch, _log);
             if (_settings.HttpPort != 0)
             {
-                _http = new HttpPort(ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.HttpPort), _log, ("conmgr", Program.Version), ConMgrMetrics.MeterName, ConMgr.Heartbeat.Diagnostics.HeartbeatMetrics.MeterName);
+                _http = new HttpPort(ListenEndpoints.Resolve(_settings.HttpListenAddresses ?? _settings.ListenAddresses, _settings.HttpPort), _log, ("conmgr", Program.Version), ConMgrMetrics.MeterName, ConMgr.Heartbeat.Diagnostics.HeartbeatMetrics.MeterName);
                 ConMgrHttpPaths.Map(_http, new ClusterHealth(_instances, router, _settings, () => _state == "ready"), Status);
                 try
                 {

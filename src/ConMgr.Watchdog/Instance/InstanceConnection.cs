@@ -28,6 +28,19 @@ public sealed class InstanceConnection
 
     public static InstanceConnection ForConnectionString(string connectionString) => new(null, connectionString);
 
+    /// <summary>True when <paramref name="connectionString"/> names a password (or cannot be parsed, which is refused later anyway).</summary>
+    public static bool HasPassword(string connectionString)
+    {
+        try
+        {
+            return !string.IsNullOrEmpty(new NpgsqlConnectionStringBuilder(connectionString).Password);
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>A description for log lines (no password).</summary>
     public string Describe() => _dataDirectory is not null ? $"data directory \"{_dataDirectory}\"" : $"\"{new NpgsqlConnectionStringBuilder(_connectionString) { Password = null }}\"";
 

@@ -38,7 +38,7 @@ public sealed class WatchdogLifecycleTests
             RunAs.Postgres,
             Path.Combine(cluster.Directory, "remote-watchdog.log"));
         await Poll.UntilAsync(() => watchdog.Log.Contains(" ready on port ", StringComparison.Ordinal), Deadline, "the remote-mode watchdog");
-        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + $"backend_hostaddr0 = '{standby.Host}'\nbackend_port0 = {standby.Port}\nwatchdog_port0 = {standby.WatchdogPort}\n");
+        await using var node = await ConMgrNode.CreateAsync(ConmgrLines + ConMgrNode.SecretLine(cluster) + $"backend_hostaddr0 = '{standby.Host}'\nbackend_port0 = {standby.Port}\nwatchdog_port0 = {standby.WatchdogPort}\n");
 
         await node.StartAsync();
 
@@ -60,6 +60,7 @@ public sealed class WatchdogLifecycleTests
     [InlineData(new[] { "-D", "/x", "-d", "Host=y" }, "give exactly one of -D DATADIR or -d CONNSTRING")]
     [InlineData(new[] { "-p", "0", "-D", "/x" }, "invalid port")]
     [InlineData(new[] { "--frobnicate" }, "invalid argument: \"--frobnicate\"")]
+    [InlineData(new[] { "-d", "Host=y;Password=hunter2" }, "-d must not hold a password: every local user can read it in ps; put it in PGPASSWORD or a password file")]
     public async Task Bad_arguments_are_refused(string[] args, string message)
     {
         var result = await ProcessRunner.RunAsync(RepoPaths.Executable("cm_watchdog"), args, RunAs.Postgres);

@@ -42,7 +42,7 @@ public sealed class ScriptedBackend : IAsyncDisposable
             server.Start();
             var rw = FreePort.Next();
             node = await ConMgrNode.CreateAsync(
-                $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nbackend_sslmode = {backendSslMode}\nbackend_sslrootcert = system\n" +
+                $"heartbeat_interval = 200ms\nheartbeat_timeout = 1s\nlog_min_messages = log\nlisten_addresses = '127.0.0.1'\nread_write_port = {rw}\nbackend_sslmode = {backendSslMode}\nbackend_sslrootcert = system\n" + ConMgrNode.SecretLine(cluster) +
                 $"backend_hostaddr0 = '127.0.0.1'\nbackend_port0 = {((IPEndPoint)server.LocalEndpoint).Port.ToString(CultureInfo.InvariantCulture)}\nwatchdog_port0 = {cluster.Primary.WatchdogPort.ToString(CultureInfo.InvariantCulture)}\n");
             await node.StartAsync();
             await node.WaitInstanceAsync(0, s => s.Heartbeat == "up" && s.Role == "primary", TransparentCluster.Deadline, "the primary's heartbeat");

@@ -147,5 +147,5 @@ public sealed class HostListTests
     }
 
     private static string OnlyInstance(PgInstance instance) =>
-        $"backend_hostaddr0 = '{instance.Host}'\nbackend_port0 = {instance.Port}\nwatchdog_port0 = {instance.WatchdogPort}\n";
+        $"heartbeat_secret_file = '{instance.HeartbeatSecretFile}'\nbackend_hostaddr0 = '{instance.Host}'\nbackend_port0 = {instance.Port}\nwatchdog_port0 = {instance.WatchdogPort}\n";
 }

@@ -42,7 +42,8 @@ public sealed class SplitBrainTests
     public async Task An_instance_of_another_cluster_is_never_chosen_and_status_says_why()
     {
         await using var t = await TransparentCluster.StartAsync(standbys: 1);
-        await using var stranger = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher });
+        // Its watchdog shares the cluster's secret (an operator copied it): what conmgr must catch here is the other system identifier.
+        await using var stranger = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, ExtraSettings = [$"watchdog.secret_file = '{t.Cluster.HeartbeatSecretFile}'"] });
         var foreign = stranger.Primary;
         await t.Node.CtlAsync("stop", "-m", "fast");
         await t.Node.WriteConfigurationAsync(

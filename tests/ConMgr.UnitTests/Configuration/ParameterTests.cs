@@ -50,6 +50,16 @@ public sealed class ParameterTests
         Assert.Equal((6432, 6433, 6434), (s.ReadWritePort, s.ReadOnlyPort, s.HttpPort));
     }
 
+    [Fact]
+    public void Each_listener_may_have_its_own_listen_addresses_and_otherwise_takes_listen_addresses()
+    {
+        var s = Load("listen_addresses = '127.0.0.1'\nread_write_listen_addresses = '*'\nhttp_listen_addresses = '10.0.0.5, ::1'");
+        Assert.Equal(["127.0.0.1"], s.ListenAddresses);
+        Assert.Equal(["*"], s.ReadWriteListenAddresses);
+        Assert.Null(s.ReadOnlyListenAddresses);
+        Assert.Equal(["10.0.0.5", "::1"], s.HttpListenAddresses);
+    }
+
     [Theory]
     [InlineData("heartbeat_interval = 200ms", 200)]
     [InlineData("heartbeat_interval = 2", 2000)]
