@@ -42,6 +42,28 @@ public sealed class HeartbeatAuthTests
     }
 
     [Fact]
+    public async Task Watchdog_conmgr_names_narrows_the_ca_to_the_listed_subjects()
+    {
+        using var auth = await HeartbeatAuthSetup.CreateAsync("127.0.0.1");
+
+        // conmgr's certificate is CN=conmgr, DNS conmgr.example: a list without it refuses it, one naming its DNS name admits it.
+        await using (var narrow = await StartClusterAsync([.. auth.WatchdogTls(), "watchdog.conmgr_names = 'app1.example, app2.example'"]))
+        {
+            await using var refused = await StartConmgrAsync(narrow, auth.ConmgrTls());
+            await refused.WaitInstanceAsync(0, i => i.LastError is not null && i.LastError.Contains("connection closed by the watchdog during the handshake", StringComparison.Ordinal), Deadline, "the refusal of a certificate not listed");
+            await Poll.UntilAsync(
+                async () => (await File.ReadAllTextAsync(narrow.Primary.LogFile)).Contains("refused: certificate \"CN=conmgr\" is not one of watchdog.conmgr_names", StringComparison.Ordinal),
+                Deadline,
+                "the watchdog's refusal line");
+            Assert.Equal(0, await narrow.Primary.ScalarAsync<long>(Rows));
+        }
+
+        await using var listed = await StartClusterAsync([.. auth.WatchdogTls(), "watchdog.conmgr_names = 'app1.example, CONMGR.example'"]);
+        await using var admitted = await StartConmgrAsync(listed, auth.ConmgrTls());
+        await admitted.WaitInstanceAsync(0, i => i.Heartbeat == "up", Deadline, "the listed certificate's link");
+    }
+
+    [Fact]
     public async Task A_shared_secret_comes_up_and_a_wrong_or_missing_secret_or_an_old_hello_is_refused_before_it_is_counted()
     {
         using var auth = await HeartbeatAuthSetup.CreateAsync("127.0.0.1");
