@@ -90,10 +90,7 @@ public sealed class StrangerTests
         }
         finally
         {
-            foreach (var peer in held)
-            {
-                peer.Dispose();
-            }
+            DisposeAll(held);
         }
 
         // The stranger never held a slot, never showed, and its address never reached the terminator.
@@ -172,10 +169,7 @@ public sealed class StrangerTests
         }
         finally
         {
-            foreach (var peer in held)
-            {
-                peer.Dispose();
-            }
+            DisposeAll(held);
         }
 
         // The loop's lines are rate-limited with a count; the terminations merged (far fewer than the losses).
@@ -284,6 +278,14 @@ public sealed class StrangerTests
         {
             to.Dispose();
             from.Dispose();
+        }
+    }
+
+    private static void DisposeAll(List<PgWire> connections)
+    {
+        foreach (var connection in connections)
+        {
+            connection.Dispose();
         }
     }
 
