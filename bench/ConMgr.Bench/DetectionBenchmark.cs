@@ -51,19 +51,9 @@ public static class DetectionBenchmark
         var server = new List<double>();
         for (var i = 0; i < cuts; i++)
         {
-            await node.WaitInstanceAsync(0, s => s.Heartbeat == "up", TimeSpan.FromSeconds(30), "the link");
-            await using var psql = StartPsql(cluster, clientHost, Path.Combine(node.Directory, $"psql{i}.log"), string.Empty);
-            await WaitActiveAsync(cluster);
-
-            // Cut at a random phase of the beat cycle, as a real failure would.
-            await Task.Delay(Random.Shared.Next((int)interval.TotalMilliseconds));
-            var watch = Stopwatch.StartNew();
-            await link.CutAsync();
-            var conmgrTask = Until(async () => (await node.StatusAsync()).Instances[0].Heartbeat != "up", watch);
-            var serverTask = Until(async () => await SessionsAsync() == 0, watch);
-            conmgr.Add((await conmgrTask).TotalMilliseconds);
-            server.Add((await serverTask).TotalMilliseconds);
-            await link.RestoreAsync();
+            var (byConmgr, byServer) = await CutOnceAsync(link, cluster, node, clientHost, $"psql{i}.log", interval, SessionsAsync);
+            conmgr.Add(byConmgr.TotalMilliseconds);
+            server.Add(byServer.TotalMilliseconds);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  cut {i + 1,2}: conmgr {conmgr[^1],6:0} ms, server {server[^1],6:0} ms"));
         }
 
@@ -109,6 +99,26 @@ public static class DetectionBenchmark
             " tcp_user_timeout=1000 keepalives_idle=1 keepalives_interval=1 keepalives_count=1",
             ["set tcp_user_timeout = 1000", "set tcp_keepalives_idle = 1", "set tcp_keepalives_interval = 1", "set tcp_keepalives_count = 1", "set client_connection_check_interval = 1000"],
             tcpWindow);
+    }
+
+    /// <summary>
+    /// One cut with a query in flight from the client host, at a random phase of the beat cycle as
+    /// a real failure would come: when conmgr marked instance 0 down, and when the server had killed
+    /// the client host's sessions (<paramref name="sessions"/> counts them); the link is restored after.
+    /// </summary>
+    internal static async Task<(TimeSpan Conmgr, TimeSpan Server)> CutOnceAsync(NetworkLink link, PgCluster cluster, ConMgrNode node, RunAs clientHost, string psqlLog, TimeSpan interval, Func<Task<long>> sessions)
+    {
+        await node.WaitInstanceAsync(0, s => s.Heartbeat == "up", TimeSpan.FromSeconds(30), "the link");
+        await using var psql = StartPsql(cluster, clientHost, Path.Combine(node.Directory, psqlLog), string.Empty);
+        await WaitActiveAsync(cluster);
+        await Task.Delay(Random.Shared.Next((int)interval.TotalMilliseconds));
+        var watch = Stopwatch.StartNew();
+        await link.CutAsync();
+        var conmgrTask = Until(async () => (await node.StatusAsync()).Instances[0].Heartbeat != "up", watch);
+        var serverTask = Until(async () => await sessions() == 0, watch);
+        var result = (await conmgrTask, await serverTask);
+        await link.RestoreAsync();
+        return result;
     }
 
     /// <summary>The same cut with no conmgr: psql's own socket options, the server's per-session settings.</summary>

@@ -113,7 +113,7 @@ public static class SoakBenchmark
         }
 
         Console.WriteLine($"soak: {falseLosses} false loss(es) in {names.Length} phase(s)");
-        await RealCutsAsync(link, cluster, node, conmgrHost, cuts, timeout);
+        await RealCutsAsync(link, cluster, node, conmgrHost, cuts, interval, timeout);
         return falseLosses == 0 ? 0 : 1;
     }
 
@@ -193,23 +193,15 @@ public static class SoakBenchmark
     }
 
     /// <summary>The same cut as the detection benchmark, after the soak: the bound still holds.</summary>
-    private static async Task RealCutsAsync(NetworkLink link, PgCluster cluster, ConMgrNode node, RunAs conmgrHost, int cuts, TimeSpan timeout)
+    private static async Task RealCutsAsync(NetworkLink link, PgCluster cluster, ConMgrNode node, RunAs conmgrHost, int cuts, TimeSpan interval, TimeSpan timeout)
     {
         var conmgr = new List<double>();
         var server = new List<double>();
         for (var i = 0; i < cuts; i++)
         {
-            await node.WaitInstanceAsync(0, s => s.Heartbeat == "up", TimeSpan.FromSeconds(30), "the link");
-            await using var psql = DetectionBenchmark.StartPsql(cluster, conmgrHost, Path.Combine(node.Directory, $"cut{i}.log"), string.Empty);
-            await DetectionBenchmark.WaitActiveAsync(cluster);
-            await Task.Delay(Random.Shared.Next(200));
-            var watch = Stopwatch.StartNew();
-            await link.CutAsync();
-            var conmgrTask = DetectionBenchmark.Until(async () => (await node.StatusAsync()).Instances[0].Heartbeat != "up", watch);
-            var serverTask = DetectionBenchmark.Until(async () => await cluster.Primary.ScalarAsync<long>(DetectionBenchmark.ClientSessions) == 0, watch);
-            conmgr.Add((await conmgrTask).TotalMilliseconds);
-            server.Add((await serverTask).TotalMilliseconds);
-            await link.RestoreAsync();
+            var (byConmgr, byServer) = await DetectionBenchmark.CutOnceAsync(link, cluster, node, conmgrHost, $"cut{i}.log", interval, () => cluster.Primary.ScalarAsync<long>(DetectionBenchmark.ClientSessions));
+            conmgr.Add(byConmgr.TotalMilliseconds);
+            server.Add(byServer.TotalMilliseconds);
         }
 
         var ms = timeout.TotalMilliseconds;
