@@ -14,7 +14,18 @@ namespace ConMgr.Protocol;
 /// </summary>
 public static class PeerText
 {
-    public static string Escape(string text)
+    public static string Escape(string text) => Escape(text, keepLines: false);
+
+    /// <summary>
+    /// A whole log message made safe to write: escaped as <see cref="Escape(string)"/>, except that
+    /// a newline stays and the next line starts with a tab, as PostgreSQL's server log writes
+    /// continuation lines (elog.c's append_with_tabs). A message that quotes a peer (a database name
+    /// in the server's error, a reason) can then neither drive a terminal nor begin a line that
+    /// reads as a record of its own.
+    /// </summary>
+    public static string ForLog(string message) => Escape(message, keepLines: true);
+
+    private static string Escape(string text, bool keepLines)
     {
         ArgumentNullException.ThrowIfNull(text);
         if (!NeedsEscape(text))
@@ -25,7 +36,11 @@ public static class PeerText
         var builder = new StringBuilder(text.Length + 16);
         foreach (var c in text)
         {
-            if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F)
+            if (c == '\n' && keepLines)
+            {
+                builder.Append("\n\t");
+            }
+            else if (c < 0x20 || c is >= (char)0x7F and <= (char)0x9F)
             {
                 builder.Append(CultureInfo.InvariantCulture, $"\\x{(int)c:X2}");
             }

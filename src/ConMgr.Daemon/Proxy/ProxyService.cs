@@ -233,9 +233,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             return startup;
         }
 
-        var parameters = startup.Parameters.Where(p => !string.Equals(p.Key, ReadOnlySessionParameter, StringComparison.OrdinalIgnoreCase)).ToList();
-        parameters.Add(new(ReadOnlySessionParameter, "on"));
-        return startup with { Parameters = new Dictionary<string, string>(parameters, StringComparer.Ordinal) };
+        return startup.With(ReadOnlySessionParameter, "on");
     }
 
     /// <summary>The watchdog library's PGC_BACKEND setting that keeps a session read-only (extension/watchdog/read_only_session.c).</summary>

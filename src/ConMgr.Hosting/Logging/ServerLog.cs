@@ -129,7 +129,9 @@ public sealed class ServerLog : IDisposable
                     WriteToSinks(new LogRecord(_time.GetUtcNow(), MessageLevel.Warning, $"{dropped} log line(s) dropped: more than {Capacity} were waiting to be written"));
                 }
 
-                WriteToSinks(record);
+                // Escaped here, on the writer thread, rather than at every call site: any message
+                // may quote a peer (a server's error repeats the database name a client chose).
+                WriteToSinks(record with { Message = Protocol.PeerText.ForLog(record.Message) });
                 Interlocked.Decrement(ref _pending);
             }
         }

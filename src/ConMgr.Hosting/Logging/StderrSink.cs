@@ -5,7 +5,7 @@ namespace ConMgr.Hosting.Logging;
 
 /// <summary>
 /// Writes <c>2026-11-23 03:20:00.123 UTC [1234] LOG:  message</c>, like PostgreSQL with
-/// <c>log_line_prefix = '%m [%p] '</c>. One line per record; a multi-line message keeps its lines.
+/// <c>log_line_prefix = '%m [%p] '</c>. One line per record; a multi-line message keeps its lines, each continuation line starting with a tab as in PostgreSQL's log (ServerLog escapes every message through PeerText.ForLog).
 /// </summary>
 public sealed class StderrSink(TextWriter writer) : ILogSink
 {

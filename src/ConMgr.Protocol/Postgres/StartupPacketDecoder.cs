@@ -1,7 +1,6 @@
 // StartupPacketDecoder.cs: turns the bytes of a startup-phase packet into a StartupPacket, or says why not.
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
 
 namespace ConMgr.Protocol.Postgres;
 
@@ -83,7 +82,7 @@ public static class StartupPacketDecoder
     private static DecodeStatus DecodeParameters(int version, ReadOnlySpan<byte> rest, out StartupPacket? packet, out string? error)
     {
         packet = null;
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal);
+        var pairs = new List<StartupParameter>();
         while (true)
         {
             var nameEnd = rest.IndexOf((byte)0);
@@ -102,7 +101,7 @@ public static class StartupPacketDecoder
                 break;
             }
 
-            var name = Encoding.UTF8.GetString(rest[..nameEnd]);
+            var name = rest[..nameEnd].ToArray();
             rest = rest[(nameEnd + 1)..];
             var valueEnd = rest.IndexOf((byte)0);
             if (valueEnd < 0)
@@ -110,12 +109,12 @@ public static class StartupPacketDecoder
                 return Fail("invalid startup packet layout: expected terminator as last byte", out error);
             }
 
-            parameters[name] = Encoding.UTF8.GetString(rest[..valueEnd]);
+            pairs.Add(new StartupParameter(name, rest[..valueEnd].ToArray()));
             rest = rest[(valueEnd + 1)..];
         }
 
         error = null;
-        packet = new StartupMessage(version, parameters);
+        packet = new StartupMessage(version, pairs);
         return DecodeStatus.Complete;
     }
 

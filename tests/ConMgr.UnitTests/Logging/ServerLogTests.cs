@@ -47,6 +47,22 @@ public sealed class ServerLogTests
     }
 
     [Fact]
+    public void A_message_quoting_a_peer_is_written_with_its_escapes_shown_and_its_continuation_lines_indented_as_postgresql_does()
+    {
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 15, 0, 0, TimeSpan.Zero));
+        using var writer = new StringWriter();
+        using var log = new ServerLog(MessageLevel.Log, [new StderrSink(writer)], time);
+
+        // As a server's error repeats a database name the client chose.
+        log.Log("closing: database \"\u001b[2Jx\r\n2026-12-07 15:00:00.000 UTC [1] FATAL:  forged\" does not exist");
+        log.Flush();
+
+        Assert.Equal(
+            $"2026-12-07 15:00:00.000 UTC [{Environment.ProcessId}] LOG:  closing: database \"\\x1B[2Jx\\x0D\n\t2026-12-07 15:00:00.000 UTC [1] FATAL:  forged\" does not exist\n",
+            writer.ToString().Replace("\r\n", "\n", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void A_full_queue_drops_lines_and_says_how_many()
     {
         using var sink = new GatedSink();

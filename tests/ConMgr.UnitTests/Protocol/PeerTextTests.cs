@@ -20,6 +20,15 @@ public sealed class PeerTextTests
         Assert.Equal(shown, PeerText.Escape(PeerText.Escape(text)));
     }
 
+    [Theory]
+    [InlineData("one line", "one line")]
+    [InlineData("first\nsecond", "first\n\tsecond")]
+    [InlineData("a\u001b]0;t\u0007\r\nLOG:  forged", "a\\x1B]0;t\\x07\\x0D\n\tLOG:  forged")]
+    public void A_log_message_keeps_its_lines_but_each_continuation_starts_with_a_tab_and_controls_are_escaped(string message, string written)
+    {
+        Assert.Equal(written, PeerText.ForLog(message));
+    }
+
     [Fact]
     public void A_goodbye_or_refusal_from_the_wire_is_escaped_as_it_is_decoded()
     {

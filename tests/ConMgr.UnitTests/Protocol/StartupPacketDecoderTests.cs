@@ -85,6 +85,25 @@ public sealed class StartupPacketDecoderTests
         Assert.Equal(message.Parameters, back.Parameters);
     }
 
+    [Fact]
+    public void A_startup_message_that_is_not_UTF8_and_names_a_parameter_twice_encodes_back_to_the_clients_bytes()
+    {
+        // LATIN1 "jörg" and "zürich", and "options" twice (the server applies both, in order).
+        byte[] body = [0, 3, 0, 0, .. "user\0j"u8, 0xF6, .. "rg\0database\0z"u8, 0xFC, .. "rich\0options\0-c a=1\0options\0-c a=2\0\0"u8];
+        byte[] packet = [0, 0, 0, (byte)(4 + body.Length), .. body];
+
+        Assert.Equal(DecodeStatus.Complete, StartupPacketDecoder.TryDecode(new ReadOnlySequence<byte>(packet), out var decoded, out _, out _));
+        var startup = Assert.IsType<StartupMessage>(decoded);
+        Assert.Equal(packet, startup.ToArray());
+        Assert.Equal("z\uFFFDrich", startup.GetParameter("database"));
+        Assert.Equal("-c a=2", startup.GetParameter("options"));
+
+        // A parameter conmgr sets replaces every pair of that name and leaves the others' bytes alone.
+        var set = startup.With("OPTIONS", "-c b=1");
+        Assert.Equal([0x6A, 0xF6, 0x72, 0x67], set.Pairs[0].Value.ToArray());
+        Assert.Equal(["user", "database", "OPTIONS"], set.Pairs.Select(p => p.NameText));
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(3)]
