@@ -67,6 +67,15 @@ public sealed record ConMgrSettings
     /// <summary>http_listen_addresses; null: <see cref="ListenAddresses"/>.</summary>
     public IReadOnlyList<string>? HttpListenAddresses { get; init; }
 
+    /// <summary>
+    /// unix_socket_directories: where the resolve port and the proxy ports also listen on a Unix
+    /// socket <c>.s.PGSQL.&lt;port&gt;</c>, as PostgreSQL does; empty (the default) = none.
+    /// </summary>
+    public IReadOnlyList<string> UnixSocketDirectories { get; init; } = [];
+
+    /// <summary>unix_socket_permissions: the sockets' file mode, PostgreSQL's default 0777 (pg_hba and conmgr decide, not the mode).</summary>
+    public int UnixSocketPermissions { get; init; } = Convert.ToInt32("777", 8);
+
     /// <summary>Proxy port routed to the primary; 0 = off.</summary>
     public int ReadWritePort { get; init; }
 

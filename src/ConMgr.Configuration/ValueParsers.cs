@@ -292,6 +292,51 @@ public static partial class ValueParsers
     }
 
     /// <summary>
+    /// unix_socket_directories: comma-separated absolute directories, each short enough that
+    /// <c>dir/.s.PGSQL.65535</c> fits a socket address (107 bytes on Linux). Empty: no socket.
+    /// </summary>
+    public static IReadOnlyList<string> SocketDirectories(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var parts = entry.Value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        foreach (var part in parts)
+        {
+            if (!part.StartsWith('/'))
+            {
+                throw Invalid(entry, file, $"\"{part}\" is not an absolute path");
+            }
+
+            if (System.Text.Encoding.UTF8.GetByteCount(part) + "/.s.PGSQL.65535".Length > MaxSocketPathBytes)
+            {
+                throw Invalid(entry, file, $"Unix-domain socket path \"{part}/.s.PGSQL.<port>\" is too long (maximum {MaxSocketPathBytes} bytes)");
+            }
+        }
+
+        return parts.Distinct(StringComparer.Ordinal).ToArray();
+    }
+
+    /// <summary>The longest socket path Linux takes (sun_path is 108 bytes with its terminator).</summary>
+    public const int MaxSocketPathBytes = 107;
+
+    /// <summary>A file mode as PostgreSQL's integer parameters read it: a leading 0 means octal (0777, 0770), else decimal; 0 .. 0777.</summary>
+    public static int FileMode(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        var text = entry.Value.Trim();
+        int value;
+        try
+        {
+            value = text.Length > 1 && text[0] == '0' ? Convert.ToInt32(text, 8) : int.Parse(text, NumberStyles.None, CultureInfo.InvariantCulture);
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+        {
+            throw Invalid(entry, file, "must be a file mode (octal with a leading 0, e.g. 0770)");
+        }
+
+        return value is >= 0 and <= 511 ? value : throw Invalid(entry, file, "is outside the valid range (0000 .. 0777)");
+    }
+
+    /// <summary>
     /// True for a numeric IPv4 (four dotted parts) or IPv6 address. Stricter than
     /// <see cref="IPAddress.TryParse(string, out IPAddress)"/>, which also takes "1" as 0.0.0.1.
     /// </summary>

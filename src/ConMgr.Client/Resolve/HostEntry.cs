@@ -3,9 +3,17 @@ using System.Globalization;
 
 namespace ConMgr.Client.Resolve;
 
-/// <summary>A host and port from the connection string's host list, in the order given.</summary>
+/// <summary>
+/// A host and port from the connection string's host list, in the order given. A host that is an
+/// absolute path is a Unix socket directory, as in libpq and Npgsql: conmgr's socket there is
+/// <c>.s.PGSQL.&lt;port&gt;</c> (its <c>unix_socket_directories</c>).
+/// </summary>
 internal sealed record HostEntry(string Host, int Port)
 {
+    public bool IsUnixSocket => Host.StartsWith('/');
+
+    public string SocketPath => Path.Combine(Host, $".s.PGSQL.{Port.ToString(CultureInfo.InvariantCulture)}");
+
     public override string ToString() => Format(Host, Port);
 
     /// <summary>host:port as a host list writes it, an IPv6 address in brackets.</summary>

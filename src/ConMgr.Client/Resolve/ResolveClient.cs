@@ -35,11 +35,17 @@ internal static class ResolveClient
     {
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = entry.IsUnixSocket
+            ? new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified)
+            : new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var keep = false;
         try
         {
-            if (IPAddress.TryParse(entry.Host, out var literal))
+            if (entry.IsUnixSocket)
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(entry.SocketPath), deadline.Token);
+            }
+            else if (IPAddress.TryParse(entry.Host, out var literal))
             {
                 // The single-address overload: the multi-address one costs measurably more per connect.
                 await socket.ConnectAsync(literal, entry.Port, deadline.Token);

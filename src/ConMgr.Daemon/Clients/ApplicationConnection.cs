@@ -37,6 +37,7 @@ public sealed class ApplicationConnection : IDisposable
         Id = Interlocked.Increment(ref s_nextId);
         ConnectedAt = connectedAt;
         Remote = socket.RemoteEndPoint as IPEndPoint;
+        IsLocal = socket.AddressFamily == AddressFamily.Unix;
     }
 
     public long Id { get; }
@@ -45,6 +46,9 @@ public sealed class ApplicationConnection : IDisposable
     public Socket Socket => Volatile.Read(ref _socket) ?? throw new ObjectDisposedException(nameof(ApplicationConnection), "the socket was handed to a relay reactor");
 
     public IPEndPoint? Remote { get; }
+
+    /// <summary>True for a connection on a Unix socket (unix_socket_directories): no address, shown as [local] as PostgreSQL shows it.</summary>
+    public bool IsLocal { get; }
 
     /// <summary>The TLS layer once the client negotiated TLS with conmgr; every byte to and from the client then goes through it.</summary>
     public SslStream? Tls => Volatile.Read(ref _tls);
@@ -94,7 +98,7 @@ public sealed class ApplicationConnection : IDisposable
     /// <summary>Completes when the socket is closed.</summary>
     public Task WhenClosed => _whenClosed.Task;
 
-    public string Describe() => Remote is null ? "unknown" : $"{Remote.Address}:{Remote.Port}";
+    public string Describe() => Remote is not null ? $"{Remote.Address}:{Remote.Port}" : IsLocal ? "[local]" : "unknown";
 
     /// <summary>Sends <paramref name="error"/> (best effort, bounded by <paramref name="timeout"/>) and closes.</summary>
     public async Task CloseWithErrorAsync(ErrorResponse error, TimeSpan timeout)

@@ -74,7 +74,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
     private async Task<StartupPacket?> ReadStartupAsync(ApplicationConnection connection)
     {
         using var deadline = new CancellationTokenSource(StartupTimeout, time);
-        if (ProxyTls() is { } direct && await StartsWithTlsAsync(connection, deadline.Token)
+        if (ProxyTls(connection) is { } direct && await StartsWithTlsAsync(connection, deadline.Token)
             && !await HandshakeAsync(connection, direct, directTls: true, deadline.Token))
         {
             return null;
@@ -110,7 +110,7 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
                 case SslRequest or GssEncRequest when connection.Tls is not null:
                     await connection.CloseWithErrorAsync(ClientErrors.InvalidStartupPacket("encryption requested over an encrypted connection"), ErrorSendTimeout);
                     return null;
-                case SslRequest when negotiations < MaxNegotiationRequests && ProxyTls() is { } context:
+                case SslRequest when negotiations < MaxNegotiationRequests && ProxyTls(connection) is { } context:
                     if (!await connection.TrySendAsync(WillingToEncrypt, deadline.Token) || !await HandshakeAsync(connection, context, directTls: false, deadline.Token))
                     {
                         return null;
@@ -133,8 +133,11 @@ public sealed class ApplicationHandler(ApplicationRegistry registry, ResolveServ
         }
     }
 
-    /// <summary>The proxy ports' TLS as it is now (a reload may change it); null on the resolve port or with ssl = off.</summary>
-    private Hosting.Tls.ServerTlsContext? ProxyTls() => port is null ? null : tls?.Proxy;
+    /// <summary>
+    /// The proxy ports' TLS as it is now (a reload may change it); null on the resolve port, with
+    /// ssl = off, and on a Unix socket, where the postmaster too answers an SSLRequest with 'N'.
+    /// </summary>
+    private Hosting.Tls.ServerTlsContext? ProxyTls(ApplicationConnection connection) => port is null || connection.IsLocal ? null : tls?.Proxy;
 
     /// <summary>True when the client's first byte opens a TLS handshake: PostgreSQL 17's sslnegotiation=direct.</summary>
     private static async Task<bool> StartsWithTlsAsync(ApplicationConnection connection, CancellationToken deadline)

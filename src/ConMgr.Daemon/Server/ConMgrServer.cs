@@ -111,15 +111,15 @@ public sealed class ConMgrServer : IDisposable
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);
-            _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), Handler(null).HandleAsync, _log);
+            _listener = new ListenerGroup("conmgr", ListenEndpoints.Resolve(_settings.ListenAddresses, _settings.Port), Handler(null).HandleAsync, _log, _settings.UnixSocketDirectories, _settings.UnixSocketPermissions);
             if (_settings.ReadWritePort != 0)
             {
-                _readWriteListener = new ListenerGroup("read-write port", ListenEndpoints.Resolve(_settings.ReadWriteListenAddresses ?? _settings.ListenAddresses, _settings.ReadWritePort), Handler(ProxyPort.ReadWrite).HandleAsync, _log);
+                _readWriteListener = new ListenerGroup("read-write port", ListenEndpoints.Resolve(_settings.ReadWriteListenAddresses ?? _settings.ListenAddresses, _settings.ReadWritePort), Handler(ProxyPort.ReadWrite).HandleAsync, _log, _settings.UnixSocketDirectories, _settings.UnixSocketPermissions);
             }
 
             if (_settings.ReadOnlyPort != 0)
             {
-                _readOnlyListener = new ListenerGroup("read-only port", ListenEndpoints.Resolve(_settings.ReadOnlyListenAddresses ?? _settings.ListenAddresses, _settings.ReadOnlyPort), Handler(ProxyPort.ReadOnly).HandleAsync, _log);
+                _readOnlyListener = new ListenerGroup("read-only port", ListenEndpoints.Resolve(_settings.ReadOnlyListenAddresses ?? _settings.ListenAddresses, _settings.ReadOnlyPort), Handler(ProxyPort.ReadOnly).HandleAsync, _log, _settings.UnixSocketDirectories, _settings.UnixSocketPermissions);
             }
 
             _control = new ControlServer(_directory, Dispatch, _log);

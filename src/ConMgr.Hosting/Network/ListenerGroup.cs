@@ -6,8 +6,10 @@ using ConMgr.Hosting.Logging;
 namespace ConMgr.Hosting.Network;
 
 /// <summary>
-/// Binds one port on each address of <c>listen_addresses</c> and hands every accepted socket to
-/// a handler. Like the postmaster, an address that cannot be bound is a WARNING; none at all is fatal.
+/// Binds one port on each address of <c>listen_addresses</c>, and its <c>.s.PGSQL.&lt;port&gt;</c>
+/// in each of <c>unix_socket_directories</c>, and hands every accepted socket to a handler. Like the
+/// postmaster, an address or directory that cannot be bound is a WARNING, a socket lock file held by
+/// a live process is fatal, and no socket at all is fatal.
 /// </summary>
 public sealed class ListenerGroup : IDisposable
 {
@@ -16,8 +18,9 @@ public sealed class ListenerGroup : IDisposable
     private readonly string _name;
     private readonly Func<Socket, Task> _handler;
     private readonly List<Task> _loops = [];
+    private readonly List<UnixSocketFile> _socketFiles = [];
 
-    public ListenerGroup(string name, IReadOnlyList<IPEndPoint> endpoints, Func<Socket, Task> handler, ServerLog log)
+    public ListenerGroup(string name, IReadOnlyList<IPEndPoint> endpoints, Func<Socket, Task> handler, ServerLog log, IReadOnlyList<string>? socketDirectories = null, int socketMode = 0x1FF)
     {
         ArgumentNullException.ThrowIfNull(endpoints);
         _name = name;
@@ -33,6 +36,27 @@ public sealed class ListenerGroup : IDisposable
             catch (SocketException ex)
             {
                 _log.Warning($"{_name}: could not bind {Describe(endpoint)}: {ex.Message}");
+            }
+        }
+
+        var port = endpoints.Count > 0 ? endpoints[0].Port : 0;
+        foreach (var directory in socketDirectories ?? [])
+        {
+            try
+            {
+                var file = UnixSocketFile.Create(directory, port, socketMode);
+                _socketFiles.Add(file);
+                _sockets.Add(file.Socket);
+                _log.Log($"{_name}: listening on Unix socket \"{file.SocketPath}\"");
+            }
+            catch (SocketLockedException ex)
+            {
+                Dispose();
+                throw new InvalidOperationException($"{_name}: {ex.Message}", ex);
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or UnauthorizedAccessException)
+            {
+                _log.Warning($"{_name}: could not create Unix-domain socket in directory \"{directory}\": {ex.Message}");
             }
         }
 
@@ -57,6 +81,13 @@ public sealed class ListenerGroup : IDisposable
         {
             socket.Dispose();
         }
+
+        foreach (var file in _socketFiles)
+        {
+            file.Dispose();
+        }
+
+        _socketFiles.Clear();
     }
 
     /// <summary>Runs the handler; an exception it lets escape is a bug, logged, and costs only that connection.</summary>
@@ -101,7 +132,10 @@ public sealed class ListenerGroup : IDisposable
                 continue;
             }
 
-            client.NoDelay = true;
+            if (client.AddressFamily != AddressFamily.Unix)
+            {
+                client.NoDelay = true;
+            }
 
             // No Task.Run: the handler runs here until its first await (a receive), which saves a
             // thread-pool hop on every connection; it never blocks before that await.
