@@ -39,6 +39,13 @@ public sealed record PgClusterOptions
 
     /// <summary>Give each instance a watchdog.http_port (Patroni's health paths).</summary>
     public bool WatchdogHttp { get; init; }
+
+    /// <summary>
+    /// Run initdb for this cluster rather than copy the process's template: a cluster of its own
+    /// system identifier (every copy of the template shares one). A cluster in
+    /// <see cref="Directory"/> (cm_devcluster) always gets its own initdb.
+    /// </summary>
+    public bool FreshInitdb { get; init; }
 }
 
 /// <summary>
@@ -235,11 +242,15 @@ public sealed class PgCluster : IAsyncDisposable
     private async Task InitPrimaryAsync()
     {
         var primary = new PgInstance("primary", Path.Combine(Directory, "primary"), _options.Host, FreePort.Next(), RunAs, WatchdogPort()) { WatchdogHttpPort = WatchdogHttpPort() };
-        (await ProcessRunner.RunAsync(
-            PgBinaries.Path("initdb"),
-            ["-D", primary.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
-            RunAs)).EnsureSuccess("initdb");
-        await File.AppendAllTextAsync(Path.Combine(primary.DataDirectory, "pg_hba.conf"), $"\nhost all all 0.0.0.0/0 trust\nhost all all ::/0 trust\nhost replication all 0.0.0.0/0 trust\nhost replication all ::/0 trust\n");
+        if (_options.FreshInitdb || _options.Directory is not null)
+        {
+            await PgTemplate.InitDbAsync(primary.DataDirectory, RunAs);
+        }
+        else
+        {
+            await PgTemplate.CopyToAsync(primary.DataDirectory, RunAs);
+        }
+
         await AppendSettingsAsync(primary);
         _instances.Add(primary);
         await primary.StartAsync();

@@ -43,7 +43,7 @@ public sealed class SplitBrainTests
     {
         await using var t = await TransparentCluster.StartAsync(standbys: 1);
         // Its watchdog shares the cluster's secret (an operator copied it): what conmgr must catch here is the other system identifier.
-        await using var stranger = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, ExtraSettings = [$"watchdog.secret_file = '{t.Cluster.HeartbeatSecretFile}'"] });
+        await using var stranger = await PgCluster.StartAsync(new PgClusterOptions { Standbys = 0, Watchdog = WatchdogMode.Launcher, FreshInitdb = true, ExtraSettings = [$"watchdog.secret_file = '{t.Cluster.HeartbeatSecretFile}'"] });
         var foreign = stranger.Primary;
         await t.Node.CtlAsync("stop", "-m", "fast");
         await t.Node.WriteConfigurationAsync(
