@@ -185,7 +185,7 @@ public static class Program
             log.Warning("heartbeat peers are not authenticated (watchdog.secret_file = 'none', no client certificates): anyone who can reach watchdog.port can read this instance's attributes, hold heartbeat slots, and end the sessions of the address it connects from; and a conmgr that accepts unauthenticated watchdogs can be fed forged attributes (docs/tls.md)");
         }
 
-        using var ownedServer = server;
+        await using var ownedServer = server;
         checker.Changed += server.Broadcast;
         ListenerGroup listener;
         try

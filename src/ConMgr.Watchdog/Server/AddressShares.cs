@@ -54,5 +54,5 @@ internal sealed class AddressShares(int limit)
     }
 
     /// <summary>An IPv4 peer on a dual-stack socket is the same host as on an IPv4 one.</summary>
-    private static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
+    internal static IPAddress Normalize(IPAddress address) => address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address;
 }

@@ -25,7 +25,7 @@ namespace ConMgr.Watchdog.Server;
 /// the sessions of that conmgr's address unless another live conmgr shares it. The connections
 /// run in the shared heartbeat reactor (<see cref="PeerLinks"/>); this class decides, the reactor does.
 /// </summary>
-public sealed class HeartbeatServer : IReactorPolicy, IDisposable
+public sealed class HeartbeatServer : IReactorPolicy, IAsyncDisposable
 {
     /// <summary>
     /// Shortest heartbeat_interval and heartbeat_timeout a Hello may ask for: conmgr.conf's own
@@ -162,10 +162,11 @@ public sealed class HeartbeatServer : IReactorPolicy, IDisposable
         return _reactor.StopAsync(goodbye);
     }
 
-    public void Dispose()
+    /// <summary>Stops the reactor, then waits for a termination in progress (no thread blocked meanwhile).</summary>
+    public async ValueTask DisposeAsync()
     {
         _reactor.Dispose();
-        _terminations.DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        await _terminations.DisposeAsync();
         _refusals.Dispose();
         _linkLines.Dispose();
     }

@@ -50,6 +50,8 @@ public sealed class PendingTerminations : IAsyncDisposable
     public bool Enqueue(IPAddress address, string why, int spare, DateTimeOffset? startedBefore)
     {
         ArgumentNullException.ThrowIfNull(address);
+        // One host, one entry, whether it came over an IPv4 or a dual-stack socket.
+        address = Server.AddressShares.Normalize(address);
         lock (_gate)
         {
             if (_waiting.TryGetValue(address, out var waiting))
@@ -74,15 +76,21 @@ public sealed class PendingTerminations : IAsyncDisposable
         return true;
     }
 
+    /// <summary>Stops taking work and waits, up to 5 s, for a termination in progress: the watchdog's exit is not held by a slow server.</summary>
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
         try
         {
-            await _worker;
+            await _worker.WaitAsync(TimeSpan.FromSeconds(5));
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (TimeoutException)
+        {
+            _log.Log("a session termination still in progress was left to finish as the watchdog exits");
+            return;
         }
 
         _warnings.Dispose();

@@ -3,7 +3,8 @@ using ConMgr.Testing;
 
 namespace ConMgr.IntegrationTests.Transparent;
 
-[Collection(Heartbeat.TimingSensitive.Name)]
+// Beside the other parallel tests: nothing here is timed (the retry budget is the examples' own, 15
+// attempts), and alone these four took a minute of the serial part of the suite.
 public sealed class OrmExampleTests
 {
     /// <summary>The read/write split: units commit on the primary, and the read (prefer-standby) sees all of them on the standby.</summary>

@@ -55,13 +55,14 @@ public sealed class StrangerBoundsTests
             log,
             time);
 
-        // The first runs (and blocks); a hundred more for the same address wait as one.
+        // The first runs (and blocks); a hundred more for the same address wait as one, half of
+        // them from a dual-stack socket (::ffff:a.b.c.d is the same host).
         Assert.True(pending.Enqueue(Stranger, "loss 0", 0, null));
         await ConMgr.Testing.Poll.UntilAsync(() => Volatile.Read(ref calls) == 1, TimeSpan.FromSeconds(10), "the first termination to start");
         var reconnected = DateTimeOffset.UnixEpoch.AddDays(1);
         for (var i = 1; i <= 100; i++)
         {
-            Assert.True(pending.Enqueue(Stranger, $"loss {i}", 0, i == 100 ? reconnected : null));
+            Assert.True(pending.Enqueue(i % 2 == 0 ? Stranger.MapToIPv6() : Stranger, $"loss {i}", 0, i == 100 ? reconnected : null));
         }
 
         Assert.True(pending.Enqueue(Conmgr, "conmgr lost", 0, null));

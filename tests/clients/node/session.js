@@ -89,8 +89,15 @@ async function main () {
     if (Number(active) === 1) break
     await new Promise(resolve => setTimeout(resolve, 20))
   }
-  new pg.Client(config).cancel(conn, sleeping)
+  // Wait for the cancel connection's close too, as libpq, pgjdbc and Npgsql do: PostgreSQL 15
+  // signals the backend twice (its pid, then its process group), and the server closes (conmgr
+  // passes the close on) only after both. A client that goes on sooner can have its next statement
+  // hit by the second signal, which is what node-postgres's cancel() alone allows.
+  const canceller = new pg.Client(config)
+  const cancelClosed = new Promise(resolve => canceller.connection.once('end', resolve))
+  canceller.cancel(conn, sleeping)
   const state = await running
+  await cancelClosed
   step('cancel', (await scalar(conn, 'select 1 as one')) === 1 ? state : 'session-lost')
 
   const digest = crypto.createHash('sha256')
