@@ -74,6 +74,8 @@ public static partial class ConMgrConfigLoader
             ["read_only_listen_addresses"] = (s, e, f) => s with { ReadOnlyListenAddresses = ValueParsers.ListenAddresses(e, f) },
             ["http_listen_addresses"] = (s, e, f) => s with { HttpListenAddresses = ValueParsers.ListenAddresses(e, f) },
             ["unix_socket_directories"] = (s, e, f) => s with { UnixSocketDirectories = ValueParsers.SocketDirectories(e, f) },
+            ["preauth"] = (s, e, f) => s with { Preauth = ValueParsers.Boolean(e, f) },
+            ["hba_file"] = (s, e, f) => s with { HbaFile = ValueParsers.FilePath(e, f) },
             ["unix_socket_permissions"] = (s, e, f) => s with { UnixSocketPermissions = ValueParsers.FileMode(e, f) },
             ["read_write_port"] = (s, e, f) => s with { ReadWritePort = ValueParsers.Number(e, f, 0, 65535) },
             ["read_only_port"] = (s, e, f) => s with { ReadOnlyPort = ValueParsers.Number(e, f, 0, 65535) },

@@ -73,6 +73,12 @@ public sealed record ConMgrSettings
     /// </summary>
     public IReadOnlyList<string> UnixSocketDirectories { get; init; } = [];
 
+    /// <summary>preauth: the proxy ports match every client against <see cref="HbaFile"/> before a server connection is opened.</summary>
+    public bool Preauth { get; init; }
+
+    /// <summary>hba_file: the rules of <see cref="Preauth"/>; relative paths are in the conmgr directory.</summary>
+    public string HbaFile { get; init; } = Hba.HbaFile.DefaultName;
+
     /// <summary>unix_socket_permissions: the sockets' file mode, PostgreSQL's default 0777 (pg_hba and conmgr decide, not the mode).</summary>
     public int UnixSocketPermissions { get; init; } = Convert.ToInt32("777", 8);
 

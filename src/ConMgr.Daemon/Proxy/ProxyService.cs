@@ -16,7 +16,7 @@ namespace ConMgr.Daemon.Proxy;
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
 /// Sessions with no TLS on either side go to the epoll relay reactor; the others to the Stream relay.
 /// </summary>
-public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log) : IDisposable
+public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log, Auth.ClientAdmission? admission = null) : IDisposable
 {
     /// <summary>The Stream relay instead of the reactor: only for the benchmark's comparison (docs/benchmarks.md).</summary>
     private static readonly bool UseStreamRelay = Environment.GetEnvironmentVariable("CONMGR_PROXY_RELAY") == "stream";
@@ -73,6 +73,15 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         {
             log.Log($"refusing replication connection from {connection.Describe()} on the {port.Name()} port");
             await connection.CloseWithErrorAsync(ClientErrors.ReplicationRefused(port.Name()), ApplicationHandler.ErrorSendTimeout);
+            return (null, -1);
+        }
+
+        // preauth: conmgr_hba.conf decides before any server connection is opened for the client.
+        if (admission?.Refusal(connection, startup) is { } refusal)
+        {
+            log.Log($"refusing {connection.Describe()} on the {port.Name()} port: {refusal.Message}");
+            Diagnostics.ConMgrMetrics.RecordRefused("hba");
+            await connection.CloseWithErrorAsync(refusal, ApplicationHandler.ErrorSendTimeout);
             return (null, -1);
         }
 

@@ -42,6 +42,7 @@ public sealed class ConMgrServer : IDisposable
     private IReadOnlyDictionary<string, string> _loadedValues;
     private Task _changes = Task.CompletedTask;
     private ListenerGroup? _listener;
+    private Auth.ClientAdmission? _admission;
     private ListenerGroup? _readWriteListener;
     private ListenerGroup? _readOnlyListener;
     private ProxyService? _proxy;
@@ -107,7 +108,8 @@ public sealed class ConMgrServer : IDisposable
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
-            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log);
+            _admission = _settings.Preauth ? Auth.ClientAdmission.Load(Path.Combine(_directory.Path, _settings.HbaFile)) : null;
+            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, _admission);
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);
@@ -139,7 +141,7 @@ public sealed class ConMgrServer : IDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException or IOException)
+        catch (Exception ex) when (ex is InvalidOperationException or System.Net.Sockets.SocketException or IOException or ConfigException)
         {
             _log.Fatal(ex.Message);
             return 1;
@@ -359,6 +361,9 @@ public sealed class ConMgrServer : IDisposable
 
         // TLS files are re-read on every reload, changed or not: a renewed certificate keeps its file name.
         _tls?.Reload(reloaded.Settings, _log);
+
+        // conmgr_hba.conf too, as the postmaster re-reads pg_hba.conf.
+        _admission?.Reload(_log);
         _loadedValues = reloaded.Values;
     }
 

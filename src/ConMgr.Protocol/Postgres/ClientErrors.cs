@@ -48,6 +48,17 @@ public static class ClientErrors
     public static ErrorResponse BackendUnreachable(string port, string reasons) =>
         new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, $"conmgr's {port} port could not connect to any eligible instance", Detail: reasons);
 
+    /// <summary>
+    /// No line of conmgr_hba.conf matches (preauth = on): the server's own words (auth.c,
+    /// ClientAuthentication), host "[local]" on a Unix socket.
+    /// </summary>
+    public static ErrorResponse NoHbaEntry(string host, string user, string database, bool ssl) =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, $"no pg_hba.conf entry for host \"{host}\", user \"{user}\", database \"{database}\", {(ssl ? "SSL encryption" : "no encryption")}");
+
+    /// <summary>The first matching line of conmgr_hba.conf says reject.</summary>
+    public static ErrorResponse HbaRejects(string host, string user, string database, bool ssl) =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, $"pg_hba.conf rejects connection for host \"{host}\", user \"{user}\", database \"{database}\", {(ssl ? "SSL encryption" : "no encryption")}");
+
     /// <summary>A replication connection (physical or logical) on a proxy port.</summary>
     public static ErrorResponse ReplicationRefused(string port) => new(
         Fatal,
