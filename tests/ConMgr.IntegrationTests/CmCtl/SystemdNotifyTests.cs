@@ -51,7 +51,8 @@ public sealed class SystemdNotifyTests
             new Dictionary<string, string> { ["NOTIFY_SOCKET"] = systemd.Path });
 
         await systemd.WaitForAsync("READY=1", TransparentCluster.Deadline);
-        Assert.Contains("ready on port", watchdog.Log, StringComparison.Ordinal);
+        // The line is written by the log's own thread, so it may reach the file just after READY=1 left.
+        await Poll.UntilAsync(() => watchdog.Log.Contains("ready on port", StringComparison.Ordinal), TransparentCluster.Deadline, "the watchdog's ready line");
         watchdog.Signal(Hosting.Posix.Libc.SIGTERM);
         Assert.Equal(0, await watchdog.WaitForExitAsync(TransparentCluster.Deadline));
         Assert.Contains(systemd.Received, r => r.Message == "STOPPING=1\nSTATUS=shutting down");
