@@ -68,6 +68,11 @@ static char *watchdog_secret_file = NULL;
 static char *watchdog_conmgr_names = NULL;
 static int	watchdog_max_connections_per_address = 16;
 
+/* Authentication lookups for conmgr's preauth (docs/preauth.md): read by cm_watchdog at its start. */
+static char *watchdog_auth_lookup_roles = NULL;
+static bool watchdog_auth_lookup_superuser = false;
+static bool watchdog_auth_lookup_md5 = false;
+
 static const struct config_enum_entry watchdog_ssl_options[] = {
 	{"off", 0, false},
 	{"on", 1, false},
@@ -146,6 +151,18 @@ _PG_init(void)
 							"Heartbeat connections (in their handshake or established) one source address may hold (-1: no limit).",
 							NULL, &watchdog_max_connections_per_address, 16, -1, INT_MAX,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("watchdog.auth_lookup_roles",
+							   "Roles whose secrets conmgr may look up over a mutual-TLS heartbeat link (comma-separated, +group allowed; empty: every non-superuser login role).",
+							   NULL, &watchdog_auth_lookup_roles, "",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("watchdog.auth_lookup_superuser",
+							 "Whether conmgr may look up the secrets of superusers.",
+							 NULL, &watchdog_auth_lookup_superuser, false,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("watchdog.auth_lookup_md5",
+							 "Whether conmgr may look up md5 password hashes (a login in themselves for the md5 method).",
+							 NULL, &watchdog_auth_lookup_md5, false,
+							 PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("watchdog.program",
 							   "Path of the cm_watchdog executable (searched in PATH when it has no slash).",
 							   NULL, &watchdog_program, "cm_watchdog",

@@ -76,6 +76,7 @@ public static partial class ConMgrConfigLoader
             ["unix_socket_directories"] = (s, e, f) => s with { UnixSocketDirectories = ValueParsers.SocketDirectories(e, f) },
             ["preauth"] = (s, e, f) => s with { Preauth = ValueParsers.Boolean(e, f) },
             ["hba_file"] = (s, e, f) => s with { HbaFile = ValueParsers.FilePath(e, f) },
+            ["preauth_lookup_timeout"] = (s, e, f) => s with { PreauthLookupTimeout = ValueParsers.Time(e, f) },
             ["unix_socket_permissions"] = (s, e, f) => s with { UnixSocketPermissions = ValueParsers.FileMode(e, f) },
             ["read_write_port"] = (s, e, f) => s with { ReadWritePort = ValueParsers.Number(e, f, 0, 65535) },
             ["read_only_port"] = (s, e, f) => s with { ReadOnlyPort = ValueParsers.Number(e, f, 0, 65535) },
@@ -316,6 +317,12 @@ public static partial class ConMgrConfigLoader
         if (settings.HeartbeatAuth.Cert is not null && settings.HeartbeatAuth.RootCert is null)
         {
             Refuse("heartbeat_sslcert", "needs heartbeat_sslrootcert: the heartbeat uses TLS only when conmgr can verify the watchdogs");
+        }
+
+        // Role secrets come over the heartbeat link: only one that is encrypted and authenticated both ways may carry them.
+        if (settings.Preauth && (settings.HeartbeatAuth.RootCert is null || settings.HeartbeatAuth.Cert is null))
+        {
+            Refuse("preauth", "preauth = on needs mutual TLS on the heartbeat (heartbeat_sslrootcert, heartbeat_sslcert and heartbeat_sslkey; watchdog.ssl_ca_file at the watchdogs): role secrets are looked up over that link, and a link authenticated by the shared secret alone is not encrypted");
         }
     }
 

@@ -79,6 +79,9 @@ public sealed record ConMgrSettings
     /// <summary>hba_file: the rules of <see cref="Preauth"/>; relative paths are in the conmgr directory.</summary>
     public string HbaFile { get; init; } = Hba.HbaFile.DefaultName;
 
+    /// <summary>preauth_lookup_timeout: how long a login waits for the watchdog's answer to a secret lookup before it fails with 08001.</summary>
+    public TimeSpan PreauthLookupTimeout { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>unix_socket_permissions: the sockets' file mode, PostgreSQL's default 0777 (pg_hba and conmgr decide, not the mode).</summary>
     public int UnixSocketPermissions { get; init; } = Convert.ToInt32("777", 8);
 

@@ -186,6 +186,10 @@ public static class Program
         }
 
         await using var ownedServer = server;
+
+        // Disposed before the server (declared after it): no answer is posted to a stopped reactor.
+        await using var lookups = new Auth.AuthLookupService(instance, settings.AuthLookup ?? Auth.AuthLookupPolicy.Default, Auth.AuthMockKey.Load(instance.DataDirectory, log), log, time);
+        server.Lookups = lookups;
         checker.Changed += server.Broadcast;
         ListenerGroup listener;
         try
@@ -202,7 +206,7 @@ public static class Program
         using (listener)
         {
             listener.Start();
-            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections}; {server.DescribeSecurity()}; heartbeat thread: {server.Scheduling})");
+            log.Log($"cm_watchdog {Version} for {instance.Describe()} ready on port {settings.Port} (check_attr_interval {settings.CheckAttrInterval.TotalMilliseconds} ms, max_heartbeat_connections {settings.MaxHeartbeatConnections}; {server.DescribeSecurity()}; authentication lookups on certificate links: {lookups.Policy.Describe()}; heartbeat thread: {server.Scheduling})");
 
             // systemd (a standalone watchdog as a Type=notify unit): ready once it listens.
             systemd.Ready($"serving heartbeats for {instance.Describe()} on port {settings.Port}");

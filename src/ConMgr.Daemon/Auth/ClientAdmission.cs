@@ -3,6 +3,7 @@ using ConMgr.Configuration;
 using ConMgr.Configuration.Hba;
 using ConMgr.Daemon.Clients;
 using ConMgr.Hosting.Logging;
+using ConMgr.Protocol.Heartbeat;
 using ConMgr.Protocol.Postgres;
 
 namespace ConMgr.Daemon.Auth;
@@ -14,9 +15,9 @@ namespace ConMgr.Daemon.Auth;
 /// conmgr) and again on SIGHUP, where a bad one keeps the rules in force and says why, as the
 /// postmaster does with pg_hba.conf.
 /// <para>
-/// This stage admits; it does not yet authenticate. A client that a line other than reject
-/// admits is authenticated by the server, as without preauth (docs/configuration.md). Rules
-/// whose meaning needs the instance or DNS (<c>+group</c>, <c>samerole</c>, host names) are
+/// <c>+group</c> membership comes with the secret lookup from the routed instance (at most
+/// <see cref="AuthLookupFrame.MaxGroups"/> distinct groups in a file). Rules whose meaning needs
+/// DNS or the host's interfaces (<c>samerole</c>, host names, <c>samehost</c>, <c>samenet</c>) are
 /// refused at load, never matched as if they were false: a line that cannot be evaluated must not
 /// let a client fall through to a more permissive one.
 /// </para>
@@ -24,16 +25,19 @@ namespace ConMgr.Daemon.Auth;
 public sealed class ClientAdmission
 {
     private readonly string _path;
-    private HbaMatcher _matcher;
+    private Rules _rules;
 
-    private ClientAdmission(string path, HbaMatcher matcher)
+    private ClientAdmission(string path, Rules rules)
     {
         _path = path;
-        _matcher = matcher;
+        _rules = rules;
     }
 
+    /// <summary>The distinct +group names of the rules in force: a lookup asks about each of them.</summary>
+    public IReadOnlyList<string> Groups => Volatile.Read(ref _rules).Groups;
+
     /// <summary>The rules of <paramref name="path"/>.</summary>
-    /// <exception cref="ConfigException">The file cannot be read, has a bad line, or one conmgr cannot evaluate yet.</exception>
+    /// <exception cref="ConfigException">The file cannot be read, has a bad line, or one conmgr cannot evaluate.</exception>
     public static ClientAdmission Load(string path) => new(path, Read(path));
 
     /// <summary>SIGHUP: the file again, applied whole or not at all.</summary>
@@ -42,7 +46,7 @@ public sealed class ClientAdmission
         ArgumentNullException.ThrowIfNull(log);
         try
         {
-            Volatile.Write(ref _matcher, Read(_path));
+            Volatile.Write(ref _rules, Read(_path));
             log.Log($"reloaded \"{_path}\"");
         }
         catch (ConfigException ex)
@@ -52,39 +56,70 @@ public sealed class ClientAdmission
     }
 
     /// <summary>null when <paramref name="connection"/> may go on to a server; else the error it gets.</summary>
-    public ErrorResponse? Refusal(ApplicationConnection connection, StartupMessage startup)
+    public ErrorResponse? Refusal(ApplicationConnection connection, StartupMessage startup) => Decide(connection, startup, null).Error;
+
+    /// <summary>
+    /// The first matching line (its method says what happens next), or the error the client gets.
+    /// <paramref name="membership"/>: bit i set when the role is a member of <see cref="Groups"/>[i]
+    /// (from the lookup); null before any lookup, when the rules name no group.
+    /// </summary>
+    public (HbaRule? Rule, ErrorResponse? Error) Decide(ApplicationConnection connection, StartupMessage startup, ushort? membership, IReadOnlyList<string>? groups = null)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(startup);
+        var rules = Volatile.Read(ref _rules);
+        var asked = groups ?? rules.Groups;
         var user = startup.GetParameter("user") ?? string.Empty;
         var database = startup.GetParameter("database") is { Length: > 0 } named ? named : user;
         var ssl = connection.Tls is not null;
         var host = connection.IsLocal ? "[local]" : connection.Remote?.Address.ToString() ?? "unknown";
         var client = new HbaClient(connection.IsLocal, ssl, connection.Remote?.Address, database, user);
-        return Volatile.Read(ref _matcher).Match(client) switch
+        bool IsMember(string role, string group)
         {
-            null => ClientErrors.NoHbaEntry(host, user, database, ssl),
-            { Method: HbaMethod.Reject } => ClientErrors.HbaRejects(host, user, database, ssl),
-            _ => null,
+            var at = -1;
+            for (var i = 0; i < asked.Count; i++)
+            {
+                at = asked[i] == group ? i : at;
+            }
+
+            return membership is { } bits && at >= 0 && (bits & (1 << at)) != 0;
+        }
+
+        return new HbaMatcher(rules.File, IsMember).Match(client) switch
+        {
+            null => (null, ClientErrors.NoHbaEntry(host, user, database, ssl)),
+            { Method: HbaMethod.Reject } => (null, ClientErrors.HbaRejects(host, user, database, ssl)),
+            var rule => (rule, null),
         };
     }
 
-    private static HbaMatcher Read(string path)
+    private static Rules Read(string path)
     {
         var file = HbaFile.Load(path);
+        var groups = new List<string>();
         foreach (var rule in file.Rules)
         {
-            var unsupported = rule.Roles.Any(t => t.IsGroup) ? "a +group role"
-                : rule.Databases.Any(t => t.IsKeyword("samerole") || t.IsKeyword("samegroup")) ? "samerole"
+            var unsupported = rule.Databases.Any(t => t.IsKeyword("samerole") || t.IsKeyword("samegroup")) ? "samerole"
                 : rule.Address.Kind is HbaAddressKind.HostName or HbaAddressKind.SameHost or HbaAddressKind.SameNet ? "a host name, samehost or samenet address"
                 : null;
             if (unsupported is not null)
             {
-                throw new ConfigException(rule.File, rule.LineNumber, null, $"{unsupported} cannot be evaluated by this conmgr yet (role membership and address lookups come with preauth's authentication)\nline: {rule.LineText.Trim()}");
+                throw new ConfigException(rule.File, rule.LineNumber, null, $"{unsupported} cannot be evaluated by conmgr (it needs the host's interfaces or DNS)\nline: {rule.LineText.Trim()}");
+            }
+
+            foreach (var group in rule.Roles.Where(t => t.IsGroup).Select(t => t.Text[1..]).Where(g => !groups.Contains(g)))
+            {
+                if (groups.Count == AuthLookupFrame.MaxGroups || System.Text.Encoding.UTF8.GetByteCount(group) > AuthLookupFrame.MaxNameBytes)
+                {
+                    throw new ConfigException(rule.File, rule.LineNumber, null, $"at most {AuthLookupFrame.MaxGroups} distinct +group names of at most {AuthLookupFrame.MaxNameBytes} bytes can be used (membership is looked up with each login)\nline: {rule.LineText.Trim()}");
+                }
+
+                groups.Add(group);
             }
         }
 
-        // Membership is never asked: the lines that would ask are refused above.
-        return new HbaMatcher(file.Rules, (_, _) => throw new InvalidOperationException("role membership is not evaluated"));
+        return new Rules(file.Rules, groups);
     }
+
+    private sealed record Rules(IReadOnlyList<HbaRule> File, IReadOnlyList<string> Groups);
 }

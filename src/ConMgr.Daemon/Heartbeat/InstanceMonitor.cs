@@ -34,7 +34,9 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     /// </summary>
     public static readonly TimeSpan InterruptedRetry = TimeSpan.FromMilliseconds(50);
 
+    private readonly PendingLookups _lookups = new();
     private MonitoredLink? _link;
+    private TaskCompletionSource _linkUp = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private HeartbeatReactor Reactor => reactor;
 
@@ -69,6 +71,62 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     public Task SayGoodbyeAsync(string reason) =>
         _link is { } link ? reactor.Stop(link, reason, goodbye: true) : Task.CompletedTask;
 
+    /// <summary>
+    /// Asks this instance's watchdog for <paramref name="role"/>'s secret and membership of
+    /// <paramref name="groups"/> (preauth). While the link is down (a watchdog restarting), waits
+    /// for it within <paramref name="timeout"/>; the answer too must come within it.
+    /// </summary>
+    /// <exception cref="AuthLookupException">No answer: no link, a watchdog older than protocol 1.4, the link lost, or the timeout.</exception>
+    public async Task<AuthLookupAnswerFrame> LookupAsync(string role, IReadOnlyList<string> groups, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var started = time.GetTimestamp();
+        var link = _link;
+        if (link is null)
+        {
+            try
+            {
+                await Volatile.Read(ref _linkUp).Task.WaitAsync(timeout, time, cancellationToken);
+            }
+            catch (TimeoutException)
+            {
+                throw new AuthLookupException($"the heartbeat to {Name} is not established: {table[index].LastError ?? "connecting"}");
+            }
+
+            link = _link ?? throw new AuthLookupException($"the heartbeat to {Name} was lost");
+        }
+
+        if (link.WatchdogMinor < HeartbeatCodec.LookupMinorVersion)
+        {
+            throw new AuthLookupException($"the watchdog of {Name} does not support authentication lookups (it speaks protocol {HeartbeatCodec.MajorVersion}.{link.WatchdogMinor}; lookups need {HeartbeatCodec.MajorVersion}.{HeartbeatCodec.LookupMinorVersion})");
+        }
+
+        var (id, answer) = _lookups.Start();
+        reactor.Post(() =>
+        {
+            if (link.State == global::ConMgr.Heartbeat.Reactor.LinkState.Up)
+            {
+                reactor.Send(link, new AuthLookupFrame(id, role, groups));
+            }
+            else
+            {
+                _lookups.Fail(id, $"the heartbeat to {Name} was lost");
+            }
+        });
+        try
+        {
+            var left = timeout - time.GetElapsedTime(started);
+            return await answer.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            throw new AuthLookupException($"the watchdog of {Name} did not answer an authentication lookup within preauth_lookup_timeout ({Durations.Format(timeout)})");
+        }
+        finally
+        {
+            _lookups.Forget(id);
+        }
+    }
+
     /// <summary>One connect attempt and, if it succeeds, the life of the link (through any interruptions); returns the new failure count.</summary>
     private async Task<int> AttemptAsync(int failures, CancellationToken stop)
     {
@@ -89,7 +147,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         SetUp(Attributes(connected.Pending), sameAsBefore: false);
         while (true)
         {
-            var ended = await RunLinkAsync(connected.Link, connected.Pending, stop);
+            var ended = await RunLinkAsync(connected.Link, connected.Pending, connected.WatchdogMinor, stop);
             if (ended.Kind != LinkEnd.Closed || stop.IsCancellationRequested)
             {
                 SetLost(ended.Reason);
@@ -159,12 +217,12 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     }
 
     /// <summary>Hands the established link to the reactor and waits until it ends; how it ended decides between interrupted and lost.</summary>
-    private async Task<(LinkEnd Kind, string Reason, TimeSpan Silence)> RunLinkAsync(HeartbeatChannel channel, List<HeartbeatFrame> pending, CancellationToken stop)
+    private async Task<(LinkEnd Kind, string Reason, TimeSpan Silence)> RunLinkAsync(HeartbeatChannel channel, List<HeartbeatFrame> pending, short watchdogMinor, CancellationToken stop)
     {
         var remote = channel.Remote ?? new IPEndPoint(IPAddress.None, 0);
         var (fd, leftover) = channel.Detach();
         var number = Instance.Number;
-        var link = new MonitoredLink(fd, remote, this) { RttMeasured = rtt => ConMgrMetrics.RecordRtt(number, rtt) };
+        var link = new MonitoredLink(fd, remote, this) { RttMeasured = rtt => ConMgrMetrics.RecordRtt(number, rtt), WatchdogMinor = watchdogMinor };
         foreach (var frame in pending)
         {
             // Frames that came with the Welcome: the first attributes (already applied) and the
@@ -189,6 +247,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         }
 
         _link = link;
+        Volatile.Read(ref _linkUp).TrySetResult();
         using var rttTimer = time.CreateTimer(_ => table.SetRtt(index, link.LastRtt), null, settings.HeartbeatInterval, settings.HeartbeatInterval);
         using var stopping = stop.Register(() => reactor.Stop(link, "conmgr shutting down", goodbye: false));
         try
@@ -206,6 +265,8 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         finally
         {
             _link = null;
+            Volatile.Write(ref _linkUp, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            _lookups.FailAll($"the heartbeat to {Name} was lost");
         }
     }
 
@@ -222,6 +283,9 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
                     log.Log($"{Name} is now {Describe(attributes)}");
                 }
 
+                break;
+            case AuthLookupAnswerFrame answer:
+                _lookups.Complete(answer);
                 break;
             case RefusalFrame refusal:
                 link.Refused = $"refused by the watchdog: {refusal.Reason}";
@@ -265,7 +329,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
 
             return frames[0] switch
             {
-                WelcomeFrame => new Connected(channel, [.. frames.Skip(1)], null),
+                WelcomeFrame welcome => new Connected(channel, [.. frames.Skip(1)], null, welcome.MinorVersion),
                 RefusalFrame refusal => Fail($"refused by the watchdog: {refusal.Reason}"),
                 var other => Fail($"protocol violation: expected a welcome frame, got {other.Type}"),
             };
@@ -317,7 +381,7 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
     private static string Describe(InstanceAttributes a) =>
         !a.Available ? "instance unavailable" : $"{a.Role}{(a.DefaultTransactionReadOnly ? " (read-only)" : string.Empty)}, timeline {a.Timeline}";
 
-    private readonly record struct Connected(HeartbeatChannel? Link, List<HeartbeatFrame> Pending, string? Error);
+    private readonly record struct Connected(HeartbeatChannel? Link, List<HeartbeatFrame> Pending, string? Error, short WatchdogMinor = 0);
 
     /// <summary>The established link in the reactor; its end is awaited by <see cref="RunLinkAsync"/>.</summary>
     private sealed class MonitoredLink(int fd, IPEndPoint remote, InstanceMonitor monitor) : ReactorLink(fd, remote, new Events(monitor))
@@ -325,6 +389,9 @@ public sealed class InstanceMonitor(int index, InstanceTable table, ConMgrSettin
         private readonly TaskCompletionSource<LinkVerdict> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         public Task<LinkVerdict> Ended => _ended.Task;
+
+        /// <summary>The minor protocol version of the watchdog's Welcome (lookups need <see cref="HeartbeatCodec.LookupMinorVersion"/>).</summary>
+        public short WatchdogMinor { get; init; }
 
         /// <summary>Set on the reactor thread by a frame that ends the link (a refusal, a frame out of place).</summary>
         public string? Refused { get; set; }

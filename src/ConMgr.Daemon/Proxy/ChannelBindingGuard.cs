@@ -62,7 +62,7 @@ internal sealed class ChannelBindingGuard(Stream client, Stream server, Func<byt
             }
 
             if (request == AuthenticationCodes.Sasl
-                && AuthenticationMessages.TryReadSaslInitialResponse(response, out var mechanism, out _)
+                && AuthenticationMessages.TryReadSaslInitialResponse(response, out var mechanism, out char? _)
                 && mechanism.EndsWith(AuthenticationMessages.PlusSuffix, StringComparison.Ordinal))
             {
                 log.Log($"refusing {connection.Describe()}: it chose {mechanism} through conmgr's TLS, and conmgr's TLS to instance {instance.Number} presents another certificate");

@@ -16,7 +16,7 @@ namespace ConMgr.Daemon.Proxy;
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
 /// Sessions with no TLS on either side go to the epoll relay reactor; the others to the Stream relay.
 /// </summary>
-public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log, Auth.ClientAdmission? admission = null) : IDisposable
+public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log, Auth.Preauthenticator? preauth = null) : IDisposable
 {
     /// <summary>The Stream relay instead of the reactor: only for the benchmark's comparison (docs/benchmarks.md).</summary>
     private static readonly bool UseStreamRelay = Environment.GetEnvironmentVariable("CONMGR_PROXY_RELAY") == "stream";
@@ -77,13 +77,15 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         }
 
         // preauth: conmgr_hba.conf decides before any server connection is opened for the client.
-        if (admission?.Refusal(connection, startup) is { } refusal)
+        if (preauth?.EarlyRefusal(connection, startup) is { } refusal)
         {
             log.Log($"refusing {connection.Describe()} on the {port.Name()} port: {refusal.Message}");
             Diagnostics.ConMgrMetrics.RecordRefused("hba");
             await connection.CloseWithErrorAsync(refusal, ApplicationHandler.ErrorSendTimeout);
             return (null, -1);
         }
+
+        Auth.PreauthDecision? decision = null;
 
         var failures = new List<string>();
         var skip = new HashSet<int>();
@@ -101,6 +103,19 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             }
 
             connection.State = ApplicationState.Connecting;
+            var instanceName = $"instance {instance.Settings.Number} ({instance.Settings.Address}:{instance.Settings.Port})";
+            if (preauth is not null && decision is null)
+            {
+                // Authenticated once, against the first instance routed to; a retry on another instance reuses it.
+                decision = await preauth.AuthenticateAsync(connection, startup, route.Index, instanceName);
+                if (decision.Error is { } authError)
+                {
+                    Diagnostics.ConMgrMetrics.RecordRefused("auth");
+                    await connection.CloseWithErrorAsync(authError, ApplicationHandler.ErrorSendTimeout);
+                    return (null, -1);
+                }
+            }
+
             var startupPacket = StartupFor(port, instance, startup).ToArray();
             var (server, connectError) = await BackendOpener.OpenAsync(instance.Settings, tls.Backend, startupPacket, answered: true, ConnectTimeout(port));
             if (server is null)
@@ -109,6 +124,25 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 failures.Add($"instance {instance.Settings.Number}: {connectError}");
                 skip.Add(route.Index);
                 continue;
+            }
+
+            var preauthenticated = decision?.Credentials is not null;
+            if (decision?.Credentials is { } credentials)
+            {
+                var (loggedIn, notices, loginError) = await preauth!.LoginAsync(server, credentials, startup.GetParameter("user") ?? string.Empty, route.Index, instanceName, async () => (await BackendOpener.OpenAsync(instance.Settings, tls.Backend, startupPacket, answered: true, ConnectTimeout(port))).Connection);
+                if (loggedIn is null)
+                {
+                    Diagnostics.ConMgrMetrics.RecordRefused("server_login");
+                    await connection.CloseWithErrorAsync(loginError!, ApplicationHandler.ErrorSendTimeout);
+                    return (null, -1);
+                }
+
+                server = loggedIn;
+                if (!await TellAuthenticatedAsync(connection, decision.Final, notices))
+                {
+                    server.Dispose();
+                    return (null, -1);
+                }
             }
 
             connection.InstanceVersion = instance.Version;
@@ -120,7 +154,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             var plaintext = connection.Tls is null && server.Tls is null && server.Prelude is null;
             var ended = plaintext && !UseStreamRelay
                 ? await StartOnReactorAsync(connection, server, instance.Settings)
-                : RelayStreamsAsync(connection, server, instance.Settings);
+                : RelayStreamsAsync(connection, server, instance.Settings, guardable: !preauthenticated);
             return (ended, instance.Settings.Number);
         }
     }
@@ -171,13 +205,40 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
     /// ends here and the server's presents another certificate than conmgr's (the same certificate
     /// gives both ends the same tls-server-end-point binding, so SCRAM-SHA-256-PLUS works through).
     /// </summary>
-    private async Task<string> RelayStreamsAsync(ApplicationConnection connection, BackendConnection server, InstanceSettings instance)
+    /// <param name="guardable">False when conmgr did the authentication itself (preauth): nothing of it is left to guard.</param>
+    private async Task<string> RelayStreamsAsync(ApplicationConnection connection, BackendConnection server, InstanceSettings instance, bool guardable = true)
     {
-        var guardChannelBinding = connection.Tls is { } front && server.Tls is { } back && !SameCertificate(front.LocalCertificate, back.RemoteCertificate);
+        var guardChannelBinding = guardable && connection.Tls is { } front && server.Tls is { } back && !SameCertificate(front.LocalCertificate, back.RemoteCertificate);
         using var session = new ProxySession(connection, server, instance, keys, log, guardChannelBinding);
         Attach(connection, session);
         await session.RunAsync();
         return session.EndReason ?? "ended";
+    }
+
+    /// <summary>preauth: the server took conmgr's login; the client now gets SCRAM's final message, any notices, and AuthenticationOk, and the server's messages after its own AuthenticationOk follow.</summary>
+    private async Task<bool> TellAuthenticatedAsync(ApplicationConnection connection, byte[]? final, IReadOnlyList<byte[]> notices)
+    {
+        using var buffer = new MemoryStream();
+        if (final is not null)
+        {
+            buffer.Write(final);
+        }
+
+        foreach (var notice in notices)
+        {
+            buffer.Write(notice);
+        }
+
+        buffer.Write(AuthenticationMessages.Request(AuthenticationCodes.Ok));
+        using var cts = new CancellationTokenSource(ApplicationHandler.ErrorSendTimeout);
+        if (await connection.TrySendAsync(buffer.ToArray(), cts.Token))
+        {
+            return true;
+        }
+
+        log.Log($"preauth: could not tell {connection.Describe()} it is authenticated: the client went away");
+        connection.Dispose();
+        return false;
     }
 
     private static bool SameCertificate(System.Security.Cryptography.X509Certificates.X509Certificate? ours, System.Security.Cryptography.X509Certificates.X509Certificate? theirs) =>

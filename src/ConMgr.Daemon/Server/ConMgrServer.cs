@@ -109,7 +109,7 @@ public sealed class ConMgrServer : IDisposable
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
             _admission = _settings.Preauth ? Auth.ClientAdmission.Load(Path.Combine(_directory.Path, _settings.HbaFile)) : null;
-            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, _admission);
+            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, _admission is null ? null : new Auth.Preauthenticator(_admission, _monitors, _settings, _log));
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);

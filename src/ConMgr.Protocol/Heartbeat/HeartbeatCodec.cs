@@ -14,7 +14,10 @@ namespace ConMgr.Protocol.Heartbeat;
 public static class HeartbeatCodec
 {
     public const short MajorVersion = 1;
-    public const short MinorVersion = 3;
+    public const short MinorVersion = 4;
+
+    /// <summary>The first minor version with authentication lookups (AuthLookup, AuthLookupAnswer): an older watchdog never answers one.</summary>
+    public const short LookupMinorVersion = 4;
 
     /// <summary>
     /// The minor version of the shared-secret handshake this side speaks (Challenge, Proof with the
@@ -215,6 +218,10 @@ public static class HeartbeatCodec
                 return new ChallengeFrame(p.ToArray());
             case HeartbeatFrameType.Proof when p.Length == HeartbeatSecret.NonceLength + HeartbeatSecret.MacLength:
                 return new ProofFrame(p[..HeartbeatSecret.NonceLength].ToArray(), p[HeartbeatSecret.NonceLength..].ToArray());
+            case HeartbeatFrameType.AuthLookup:
+                return AuthLookupFrame.Decode(p, out error);
+            case HeartbeatFrameType.AuthLookupAnswer:
+                return AuthLookupAnswerFrame.Decode(p, out error);
             default:
                 error = $"invalid payload length {p.Length} for {type} frame";
                 return null;

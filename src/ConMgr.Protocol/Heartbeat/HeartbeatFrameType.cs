@@ -27,4 +27,10 @@ public enum HeartbeatFrameType : byte
 
     /// <summary>Both ways (1.2, shared secret): a nonce and an HMAC that proves the secret without sending it.</summary>
     Proof = (byte)'P',
+
+    /// <summary>conmgr → watchdog (1.4, preauth): a role's secret and group membership, by request id.</summary>
+    AuthLookup = (byte)'L',
+
+    /// <summary>watchdog → conmgr (1.4): the answer to an AuthLookup.</summary>
+    AuthLookupAnswer = (byte)'K',
 }

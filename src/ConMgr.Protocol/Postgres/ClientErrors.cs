@@ -87,6 +87,46 @@ public static class ClientErrors
         Detail: $"The client's TLS connection ends at conmgr, and conmgr's TLS connection to {instance} presents a different certificate, so the server could not verify the binding.",
         Hint: "Connect with channel_binding=disable (Npgsql: Channel Binding=Disable); or give conmgr the server's certificate and key (ssl_cert_file, ssl_key_file), which lets channel binding through; or set backend_sslmode = disable.");
 
+    /// <summary>
+    /// preauth: a wrong password or proof, and equally an unknown role, a role with no usable or an
+    /// expired password, or one the watchdog will not hand out (the exchange was a mock): the
+    /// server's words for every password method (auth.c, auth_failed), so nothing tells them apart.
+    /// </summary>
+    public static ErrorResponse PasswordAuthenticationFailed(string user) =>
+        new(Fatal, SqlState.InvalidPassword, $"password authentication failed for user \"{user}\"");
+
+    /// <summary>preauth: the password was right and the role is NOLOGIN (the server's words, miscinit.c).</summary>
+    public static ErrorResponse RoleCannotLogIn(string user) =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, $"role \"{user}\" is not permitted to log in");
+
+    /// <summary>preauth: a SCRAM exchange the client broke (the server's SQLSTATE, message and detail, auth-scram.c).</summary>
+    public static ErrorResponse Scram(string sqlState, string message, string? detail) =>
+        new(Fatal, sqlState, message, Detail: detail);
+
+    /// <summary>preauth: a client message that is not what the exchange expects (PostgreSQL: "expected SASL response, got message type %d").</summary>
+    public static ErrorResponse UnexpectedAuthenticationMessage(string expected, byte type) =>
+        new(Fatal, SqlState.ProtocolViolation, $"expected {expected} response, got message type {type}");
+
+    /// <summary>preauth: the routed instance's watchdog gave no answer to the secret lookup (link down, too old, too slow).</summary>
+    public static ErrorResponse LookupFailed(string instance, string reason) =>
+        new(Fatal, SqlState.SqlClientUnableToEstablishSqlConnection, $"conmgr could not authenticate this connection: no answer from the watchdog of {instance}", Detail: reason);
+
+    /// <summary>preauth: the server asked conmgr for a method conmgr cannot answer with what the client proved (conmgr's log says which).</summary>
+    public static ErrorResponse ServerLoginImpossible(string instance, string why) =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, $"conmgr cannot log in to {instance} for this user", Detail: why, Hint: "The server's pg_hba.conf must use scram-sha-256 (or md5 with md5 secrets) for conmgr's address when preauth = on (docs/preauth.md).");
+
+    /// <summary>preauth: the lookup and the client's exchange together took longer than authentication_timeout (the server's words, postinit.c).</summary>
+    public static ErrorResponse AuthenticationTimeout() =>
+        new(Fatal, SqlState.QueryCanceled, "canceling authentication due to timeout");
+
+    /// <summary>A server's own ErrorResponse (its fields as sent), relayed through one close path.</summary>
+    public static ErrorResponse FromServer(IReadOnlyDictionary<char, string> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
+        string? Field(char code) => fields.TryGetValue(code, out var value) ? value : null;
+        return new(Field('S') ?? Fatal, Field('C') ?? SqlState.InternalError, Field('M') ?? "(no message)", Field('D'), Field('H'));
+    }
+
     /// <summary>A bug in conmgr while serving the connection: as PostgreSQL answers its own internal errors, XX000, and the log has the details.</summary>
     public static ErrorResponse InternalError() =>
         new(Fatal, SqlState.InternalError, "conmgr internal error while serving this connection", Hint: "conmgr's log has the details; please report it.");

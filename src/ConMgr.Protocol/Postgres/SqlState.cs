@@ -11,4 +11,6 @@ public static class SqlState
     public const string InvalidParameterValue = "22023";
     public const string InternalError = "XX000";
     public const string InvalidAuthorizationSpecification = "28000";
+    public const string InvalidPassword = "28P01";
+    public const string QueryCanceled = "57014";
 }

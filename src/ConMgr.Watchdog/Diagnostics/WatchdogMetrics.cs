@@ -27,6 +27,8 @@ public static class WatchdogMetrics
 
     private static readonly Counter<long> Refusals = Meter.CreateCounter<long>("watchdog.heartbeat.refusals", "{connection}", "Heartbeat connections refused before they became links, by kind (tls, secret, hello, plaintext, pending, slots, protocol)");
 
+    private static readonly Counter<long> Lookups = Meter.CreateCounter<long>("watchdog.auth_lookups", "{lookup}", "Authentication lookups answered for conmgr (preauth), by status (found, nosuchrole, nopassword, expired, refused, refusedlink, failed)");
+
     private static Func<int>? _peers;
 
     static WatchdogMetrics()
@@ -38,6 +40,8 @@ public static class WatchdogMetrics
     public static void Observe(Func<int> peers) => _peers = peers;
 
     public static void RecordRefusal(string kind) => Refusals.Add(1, new KeyValuePair<string, object?>("watchdog.kind", kind));
+
+    public static void RecordLookup(Protocol.Heartbeat.AuthLookupStatus status) => Lookups.Add(1, new KeyValuePair<string, object?>("watchdog.status", status.ToString().ToLowerInvariant()));
 
     public static void RecordCheck(TimeSpan duration) => CheckDuration.Record(duration.TotalSeconds);
 

@@ -20,7 +20,8 @@ public static class HeartbeatSecretFile
 
     /// <returns>True when the file was created now.</returns>
     /// <exception cref="IOException">It could not be created (the message says where and why).</exception>
-    public static bool EnsureExists(string file, ServerLog log)
+    /// <param name="announce">The LOG line when it was created (default: the heartbeat secret's).</param>
+    public static bool EnsureExists(string file, ServerLog log, string? announce = null)
     {
         ArgumentNullException.ThrowIfNull(log);
         if (File.Exists(file) || new FileInfo(file).LinkTarget is not null)
@@ -47,10 +48,10 @@ public static class HeartbeatSecretFile
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"could not create heartbeat secret file \"{file}\": {ex.Message}", ex);
+            throw new IOException($"could not create {(announce is null ? "heartbeat secret" : "key")} file \"{file}\": {ex.Message}", ex);
         }
 
-        log.Log($"generated the heartbeat secret file \"{file}\" (mode 0600): conmgr needs a copy of it as its heartbeat_secret_file (docs/tls.md, \"Shared secret\")");
+        log.Log(announce ?? $"generated the heartbeat secret file \"{file}\" (mode 0600): conmgr needs a copy of it as its heartbeat_secret_file (docs/tls.md, \"Shared secret\")");
         return true;
     }
 }

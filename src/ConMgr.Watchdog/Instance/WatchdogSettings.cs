@@ -10,7 +10,7 @@ namespace ConMgr.Watchdog.Instance;
 /// </summary>
 /// <param name="HttpPort">watchdog.http_port: Patroni's health paths and the watchdog's metrics (docs/http.md); 0 = off.</param>
 /// <param name="Security">watchdog.ssl and its files, watchdog.secret_file: how heartbeat peers are authenticated.</param>
-public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0, HeartbeatSecurity? Security = null, int MaxConnectionsPerAddress = WatchdogSettings.DefaultMaxConnectionsPerAddress)
+public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int MaxHeartbeatConnections, TimeSpan HelloTimeout, IReadOnlyList<string> ListenAddresses, int HttpPort = 0, HeartbeatSecurity? Security = null, int MaxConnectionsPerAddress = WatchdogSettings.DefaultMaxConnectionsPerAddress, Auth.AuthLookupPolicy? AuthLookup = null)
 {
     public const int DefaultPort = 27545;
 
@@ -40,7 +40,10 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
                    current_setting('ssl_key_file'),
                    current_setting('watchdog.conmgr_names', true),
                    current_setting('data_directory'),
-                   current_setting('watchdog.max_connections_per_address', true)
+                   current_setting('watchdog.max_connections_per_address', true),
+                   current_setting('watchdog.auth_lookup_roles', true),
+                   current_setting('watchdog.auth_lookup_superuser', true),
+                   current_setting('watchdog.auth_lookup_md5', true)
             """,
             connection);
         await using var reader = await command.ExecuteReaderAsync();
@@ -57,6 +60,10 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
         // watchdog.ssl_ca_file has no fallback to the server's ssl_ca_file (HeartbeatSecurity).
         var security = HeartbeatSecurity.From(Text(7), Text(8) ?? Text(12), Text(9) ?? Text(13), Text(10), Text(11), Text(15) ?? ".", Text(14));
         var perAddress = Number(Text(16), "watchdog.max_connections_per_address", DefaultMaxConnectionsPerAddress, -1, int.MaxValue);
+        var lookup = new Auth.AuthLookupPolicy(
+            Auth.AuthLookupPolicy.ParseRoles(Text(17)),
+            Boolean(Text(18), "watchdog.auth_lookup_superuser"),
+            Boolean(Text(19), "watchdog.auth_lookup_md5"));
         return new WatchdogSettings(
             port,
             TimeSpan.FromMilliseconds(interval),
@@ -65,7 +72,24 @@ public sealed record WatchdogSettings(int Port, TimeSpan CheckAttrInterval, int 
             listen,
             http,
             security,
-            perAddress);
+            perAddress,
+            lookup);
+    }
+
+    /// <summary>PostgreSQL's boolean spellings (parse_bool), unambiguous prefixes included.</summary>
+    private static bool Boolean(string? text, string name)
+    {
+        var value = (text ?? "off").Trim().ToLowerInvariant();
+        return value switch
+        {
+            "on" or "1" => true,
+            "of" or "off" or "0" => false,
+            _ when value.Length > 0 && "true".StartsWith(value, StringComparison.Ordinal) => true,
+            _ when value.Length > 0 && "false".StartsWith(value, StringComparison.Ordinal) => false,
+            _ when value.Length > 0 && "yes".StartsWith(value, StringComparison.Ordinal) => true,
+            _ when value.Length > 0 && "no".StartsWith(value, StringComparison.Ordinal) => false,
+            _ => throw new FormatException($"parameter \"{name}\" requires a Boolean value (\"{text}\")"),
+        };
     }
 
     private static int Number(string? text, string name, int fallback, int min, int max)

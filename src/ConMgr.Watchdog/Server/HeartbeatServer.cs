@@ -63,6 +63,9 @@ public sealed class HeartbeatServer : IReactorPolicy, IAsyncDisposable
     private readonly ServerTlsContext? _tls;
     private int _pending;
 
+    /// <summary>Answers authentication lookups (preauth); set once at start, before the listener.</summary>
+    public Auth.AuthLookupService? Lookups { get; set; }
+
     /// <exception cref="TlsFileException">The TLS or secret files cannot be used.</exception>
     /// <param name="maxConnectionsPerAddress">watchdog.max_connections_per_address (−1: no limit).</param>
     public HeartbeatServer(PeerRegistry registry, AttributeChecker checker, SessionTerminator terminator, TimeSpan helloTimeout, ServerLog log, TimeProvider time, HeartbeatSecurity? security = null, int maxConnectionsPerAddress = WatchdogSettings.DefaultMaxConnectionsPerAddress)
@@ -220,7 +223,7 @@ public sealed class HeartbeatServer : IReactorPolicy, IAsyncDisposable
         }
 
         var fd = TlsTunnel.Open(ssl, socket);
-        _reactor.Add(fd, remote, mustProveSecret: !byCertificate && Secret is not null);
+        _reactor.Add(fd, remote, mustProveSecret: !byCertificate && Secret is not null, byCertificate);
         return true;
     }
 
@@ -280,6 +283,20 @@ public sealed class HeartbeatServer : IReactorPolicy, IAsyncDisposable
         _registry.Add(registered);
         _linkLines.Log($"heartbeat from conmgr {registered.Describe()} established (interval {Durations.Format(interval)}, timeout {Durations.Format(timeout)})");
         return _checker.Current;
+    }
+
+    void IReactorPolicy.Lookup(ReactorPeer peer, AuthLookupFrame request)
+    {
+        var who = peer.Registered?.Describe() ?? peer.Remote.ToString();
+        if (!peer.ByCertificate || Lookups is not { } lookups)
+        {
+            // An HMAC-only or plaintext link is not encrypted and frames on it can be forged: no secret crosses it.
+            var refusal = Lookups?.RefuseOnLink(request, who) ?? new AuthLookupAnswerFrame(request.RequestId, AuthLookupStatus.RefusedLink, false, false, 0, string.Empty);
+            _reactor.SendLater(peer, refusal);
+            return;
+        }
+
+        lookups.Enqueue(request, answer => _reactor.SendLater(peer, answer));
     }
 
     void IReactorPolicy.Closed(ReactorPeer peer, LinkVerdict? verdict)

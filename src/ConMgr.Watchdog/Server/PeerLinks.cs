@@ -25,6 +25,9 @@ internal interface IReactorPolicy
     /// <summary>A connection that never became a link was refused or dropped (<paramref name="kind"/>: protocol, secret, slots, hello): counted, and logged without flooding the log.</summary>
     void Refused(ReactorPeer peer, string kind, string reason);
 
+    /// <summary>An authentication lookup arrived on an established link (reactor thread: must not block).</summary>
+    void Lookup(ReactorPeer peer, AuthLookupFrame request);
+
     /// <summary>The connection is closed (its descriptor too); <paramref name="verdict"/> is why, for an established link.</summary>
     void Closed(ReactorPeer peer, LinkVerdict? verdict);
 }
@@ -57,8 +60,18 @@ internal sealed class PeerLinks : ILinkHandler, IDisposable
     /// from <paramref name="remote"/>; <paramref name="mustProveSecret"/> when it is not authenticated
     /// by a certificate and the watchdog has a secret.
     /// </summary>
-    public void Add(int fd, IPEndPoint remote, bool mustProveSecret) =>
-        _reactor.Add(new ReactorPeer(fd, remote, mustProveSecret, this), _helloTimeout);
+    /// <param name="byCertificate">TLS verified the peer's client certificate (lookups are answered only then).</param>
+    public void Add(int fd, IPEndPoint remote, bool mustProveSecret, bool byCertificate = false) =>
+        _reactor.Add(new ReactorPeer(fd, remote, mustProveSecret, this, byCertificate), _helloTimeout);
+
+    /// <summary>Sends <paramref name="frame"/> to <paramref name="peer"/> from any thread, if its link is still up then.</summary>
+    public void SendLater(ReactorPeer peer, HeartbeatFrame frame) => _reactor.Post(() =>
+    {
+        if (peer.State == LinkState.Up)
+        {
+            _reactor.Send(peer, frame);
+        }
+    });
 
     /// <summary>Sends <paramref name="attributes"/> to every established link.</summary>
     public void Broadcast(InstanceAttributes attributes) => _reactor.Broadcast(new AttributesFrame(attributes));
@@ -97,7 +110,11 @@ internal sealed class PeerLinks : ILinkHandler, IDisposable
 
     void ILinkHandler.OnFrame(ReactorLink link, HeartbeatFrame frame)
     {
-        // conmgr sends nothing but beats and Goodbye once up; anything else is ignored, as before.
+        // conmgr sends beats, Goodbye and (1.4) lookups once up; anything else is ignored, as before.
+        if (frame is AuthLookupFrame lookup)
+        {
+            _policy.Lookup((ReactorPeer)link, lookup);
+        }
     }
 
     void ILinkHandler.OnClosed(ReactorLink link, LinkVerdict verdict, bool wasUp)

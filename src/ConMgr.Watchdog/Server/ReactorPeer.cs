@@ -19,8 +19,11 @@ internal enum HandshakeStep
 }
 
 /// <summary>Touched only on the reactor thread.</summary>
-internal sealed class ReactorPeer(int fd, IPEndPoint remote, bool mustProveSecret, ILinkHandler handler) : ReactorLink(fd, remote, handler)
+internal sealed class ReactorPeer(int fd, IPEndPoint remote, bool mustProveSecret, ILinkHandler handler, bool byCertificate = false) : ReactorLink(fd, remote, handler)
 {
+    /// <summary>TLS verified a client certificate for this peer: only then are authentication lookups answered on its link.</summary>
+    public bool ByCertificate { get; } = byCertificate;
+
     /// <summary>The peer is not authenticated by a certificate and the watchdog has a secret: it must prove it.</summary>
     public bool MustProveSecret { get; } = mustProveSecret;
 

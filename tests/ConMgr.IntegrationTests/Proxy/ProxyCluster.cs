@@ -10,11 +10,11 @@ namespace ConMgr.IntegrationTests.Proxy;
 public static class ProxyCluster
 {
     /// <param name="relay"><c>reactor</c> (plaintext's relay) or <c>stream</c> (the Stream relay TLS will use), through CONMGR_PROXY_RELAY.</param>
-    public static async Task<(TransparentCluster Cluster, int ReadWritePort, int ReadOnlyPort)> StartAsync(int standbys = 1, string extraConmgrLines = "", string heartbeatTimeout = "1s", string relay = "reactor")
+    public static async Task<(TransparentCluster Cluster, int ReadWritePort, int ReadOnlyPort)> StartAsync(int standbys = 1, string extraConmgrLines = "", string heartbeatTimeout = "1s", string relay = "reactor", IReadOnlyList<string>? serverSettings = null)
     {
         var rw = FreePort.Next();
         var ro = FreePort.Next();
-        var t = await TransparentCluster.StartAsync(standbys, $"read_write_port = {rw}\nread_only_port = {ro}\nlisten_addresses = '127.0.0.1'\n{extraConmgrLines}", heartbeatTimeout: heartbeatTimeout, conmgrEnvironment: new Dictionary<string, string> { ["CONMGR_PROXY_RELAY"] = relay });
+        var t = await TransparentCluster.StartAsync(standbys, $"read_write_port = {rw}\nread_only_port = {ro}\nlisten_addresses = '127.0.0.1'\n{extraConmgrLines}", heartbeatTimeout: heartbeatTimeout, conmgrEnvironment: new Dictionary<string, string> { ["CONMGR_PROXY_RELAY"] = relay }, serverSettings: serverSettings);
         return (t, rw, ro);
     }
 

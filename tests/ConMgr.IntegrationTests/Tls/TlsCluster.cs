@@ -38,7 +38,7 @@ public sealed class TlsCluster : IAsyncDisposable
     /// <paramref name="conmgrLines"/> may add to conmgr.conf (it must not set the ssl_* files);
     /// <paramref name="prepare"/> runs on the PKI before conmgr starts (more certificates, files).
     /// </summary>
-    public static async Task<TlsCluster> StartAsync(string conmgrLines = "", int standbys = 1, bool ssl = true, Func<TestPki, Task<string>>? prepare = null)
+    public static async Task<TlsCluster> StartAsync(string conmgrLines = "", int standbys = 1, bool ssl = true, Func<TestPki, Task<string>>? prepare = null, IReadOnlyList<string>? serverSettings = null)
     {
         var pki = TestPki.CreateTemporary();
         try
@@ -47,7 +47,7 @@ public sealed class TlsCluster : IAsyncDisposable
             var extra = prepare is null ? string.Empty : await prepare(pki);
             await pki.ChownAsync();
             var lines = $"ssl = {(ssl ? "on" : "off")}\nssl_cert_file = '{conmgr.Cert}'\nssl_key_file = '{conmgr.Key}'\n{conmgrLines}\n{extra}\n";
-            var (cluster, rw, ro) = await ProxyCluster.StartAsync(standbys, lines);
+            var (cluster, rw, ro) = await ProxyCluster.StartAsync(standbys, lines, serverSettings: serverSettings);
             return new TlsCluster(pki, conmgr, cluster, rw, ro);
         }
         catch

@@ -26,9 +26,9 @@ public sealed class TransparentCluster : IAsyncDisposable
     public string ConMgrHost => $"127.0.0.1:{Node.Port.ToString(CultureInfo.InvariantCulture)}";
 
     /// <remarks>conmgr.conf refuses a parameter set twice: <paramref name="heartbeatTimeout"/> and <paramref name="logMinMessages"/> replace the defaults here.</remarks>
-    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "", int checkAttrIntervalMs = CheckAttrIntervalMs, string heartbeatTimeout = "1s", string logMinMessages = "log", IReadOnlyDictionary<string, string>? conmgrEnvironment = null)
+    public static async Task<TransparentCluster> StartAsync(int standbys = 1, string extraConmgrLines = "", int checkAttrIntervalMs = CheckAttrIntervalMs, string heartbeatTimeout = "1s", string logMinMessages = "log", IReadOnlyDictionary<string, string>? conmgrEnvironment = null, IReadOnlyList<string>? serverSettings = null)
     {
-        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = checkAttrIntervalMs });
+        var cluster = await PgCluster.StartAsync(new PgClusterOptions { Standbys = standbys, Watchdog = WatchdogMode.Launcher, CheckAttrIntervalMs = checkAttrIntervalMs, ExtraSettings = serverSettings ?? [] });
         try
         {
             var node = await ConMgrNode.CreateAsync(

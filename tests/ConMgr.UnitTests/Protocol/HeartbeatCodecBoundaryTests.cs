@@ -108,6 +108,8 @@ public sealed class HeartbeatCodecBoundaryTests
             HeartbeatCodec.ToArray(new BeatFrame(1, 2, 3)),
             HeartbeatCodec.ToArray(new AttributesFrame(InstanceAttributes.Unavailable)),
             HeartbeatCodec.ToArray(new GoodbyeFrame("bye")),
+            HeartbeatCodec.ToArray(new AuthLookupFrame(1, "app", ["g1", "g2"])),
+            HeartbeatCodec.ToArray(new AuthLookupAnswerFrame(1, AuthLookupStatus.Found, false, true, 3, "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5")),
         ];
         for (var i = 0; i < 20_000; i++)
         {

@@ -21,6 +21,10 @@ public sealed class HeartbeatCodecTests
         new GoodbyeFrame(string.Empty),
         new ChallengeFrame([.. Enumerable.Range(1, 32).Select(i => (byte)i)]),
         new ProofFrame([.. Enumerable.Range(1, 32).Select(i => (byte)(255 - i))], [.. Enumerable.Range(1, 32).Select(i => (byte)(i * 7))]),
+        new AuthLookupFrame(7, "app", []),
+        new AuthLookupFrame(uint.MaxValue, "jörg", ["readers", "writers"]),
+        new AuthLookupAnswerFrame(7, AuthLookupStatus.Found, Superuser: false, CanLogin: true, Membership: 0b10, "SCRAM-SHA-256$4096:c2FsdA==$a2V5:a2V5"),
+        new AuthLookupAnswerFrame(8, AuthLookupStatus.NoSuchRole, Superuser: false, CanLogin: false, Membership: 0, string.Empty),
     };
 
     [Fact]

@@ -54,13 +54,20 @@ public sealed record ScramVerifier(int Iterations, byte[] Salt, byte[] StoredKey
     /// <summary>The verifier a password makes with this salt and iteration count (RFC 5802's SaltedPassword, ClientKey, StoredKey, ServerKey).</summary>
     public static ScramVerifier FromPassword(string password, byte[] salt, int iterations = DefaultIterations)
     {
+        var (clientKey, serverKey) = Keys(password, salt, iterations);
+        return new ScramVerifier(iterations, salt, SHA256.HashData(clientKey), serverKey);
+    }
+
+    /// <summary>ClientKey and ServerKey of <paramref name="password"/> with this salt and iteration count.</summary>
+    public static (byte[] ClientKey, byte[] ServerKey) Keys(string password, byte[] salt, int iterations)
+    {
         ArgumentNullException.ThrowIfNull(password);
         ArgumentNullException.ThrowIfNull(salt);
 
-        // PostgreSQL applies SASLprep to the password first; for ASCII passwords that is the identity.
-        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, HashAlgorithmName.SHA256, KeyLength);
-        var clientKey = HMACSHA256.HashData(salted, "Client Key"u8);
-        return new ScramVerifier(iterations, salt, SHA256.HashData(clientKey), HMACSHA256.HashData(salted, "Server Key"u8));
+        // PostgreSQL applies SASLprep first: the identity for ASCII; NFKC is its normalisation step for the rest.
+        var prepared = password.All(char.IsAscii) ? password : password.Normalize(NormalizationForm.FormKC);
+        var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(prepared), salt, iterations, HashAlgorithmName.SHA256, KeyLength);
+        return (HMACSHA256.HashData(salted, "Client Key"u8), HMACSHA256.HashData(salted, "Server Key"u8));
     }
 
     /// <summary>
