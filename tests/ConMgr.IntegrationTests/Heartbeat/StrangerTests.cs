@@ -118,10 +118,13 @@ public sealed class StrangerTests
         });
         await cluster.Primary.ExecuteAsync("create extension watchdog");
         var port = cluster.Primary.WatchdogPort;
+        // The warning comes at start, before the watchdog listens: its ready line (written once it listens) is what says the port is open.
         await Poll.UntilAsync(
-            async () => (await File.ReadAllTextAsync(cluster.Primary.LogFile)).Contains("WARNING:  heartbeat peers are not authenticated (watchdog.secret_file = 'none'", StringComparison.Ordinal),
+            async () => await File.ReadAllTextAsync(cluster.Primary.LogFile) is var text
+                && text.Contains("WARNING:  heartbeat peers are not authenticated (watchdog.secret_file = 'none'", StringComparison.Ordinal)
+                && text.Contains($"ready on port {port}", StringComparison.Ordinal),
             Deadline,
-            "the watchdog's warning that its peers are not authenticated");
+            "the watchdog's warning that its peers are not authenticated, and its ready line");
 
         // Three long, silent links from the stranger: its whole share; a fourth is refused.
         var held = new List<PgWire>();

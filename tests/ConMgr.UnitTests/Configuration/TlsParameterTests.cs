@@ -135,6 +135,9 @@ public sealed class TlsParameterTests
     [InlineData("heartbeat_sslkey = 'k.key'\n", "heartbeat_sslcert and heartbeat_sslkey go together")]
     [InlineData("heartbeat_sslcert = 'c.crt'\nheartbeat_sslkey = 'k.key'\n", "needs heartbeat_sslrootcert")]
     [InlineData("ssl_cert_file = ''\n", "must not be empty")]
+    [InlineData("preauth = on\n", "preauth = on needs mutual TLS on the heartbeat")]
+    [InlineData("preauth = on\nheartbeat_sslrootcert = 'ca.crt'\n", "preauth = on needs mutual TLS on the heartbeat")]
+    [InlineData("preauth = on\nheartbeat_secret_file = 'heartbeat.secret'\n", "a link authenticated by the shared secret alone is not encrypted")]
     public void Impossible_values_and_combinations_are_refused_at_load(string text, string message) =>
         Assert.Contains(message, Refused(text).Message, StringComparison.Ordinal);
 
