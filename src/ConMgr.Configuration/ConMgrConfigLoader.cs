@@ -161,6 +161,12 @@ public static partial class ConMgrConfigLoader
         }
 
         settings = settings with { Instances = BuildInstances(instances, file), Ssl = WithDefaultFiles(settings.Ssl, seen, file), HeartbeatAuth = WithDefaultSecret(settings.HeartbeatAuth, seen, file) };
+        if (settings.Preauth && settings.BackendTls.RootCert is not null && !seen.ContainsKey("backend_sslmode"))
+        {
+            // preauth logs in with a client's key: the server it goes to is verified unless the operator says otherwise.
+            settings = settings with { BackendTls = settings.BackendTls with { Mode = BackendSslMode.VerifyFull } };
+        }
+
         CheckHeartbeatBounds(settings, seen, file);
         CheckPortsDiffer(settings, seen, file);
         CheckTlsCombinations(settings, seen, file);

@@ -18,7 +18,7 @@ public sealed class PreauthCluster : IAsyncDisposable
     /// <summary>The password of every test role.</summary>
     public const string Password = "correct horse";
 
-    /// <summary>Roles with <see cref="Password"/>, asked for SCRAM by the server.</summary>
+    /// <summary>Roles with <see cref="Password"/> as a SCRAM secret, asked for SCRAM by the server (app_md5 has an md5 hash, and the server asks it for md5).</summary>
     public const string Roles = "app, app_nologin, app_member, app_other";
 
     private PreauthCluster(TlsCluster tls, HeartbeatAuthSetup auth, string hbaFile)
@@ -120,8 +120,10 @@ public sealed class PreauthCluster : IAsyncDisposable
             create role app_member login password '{Password}' in role app_group;
             create role app_other login password '{Password}';
             alter role postgres password '{Password}';
+            set password_encryption = 'md5';
+            create role app_md5 login password '{Password}';
             """);
-        var hba = $"host all {Roles.Replace(" ", string.Empty, StringComparison.Ordinal)} 127.0.0.1/32 scram-sha-256\n";
+        var hba = $"host all app_md5 127.0.0.1/32 md5\nhost all {Roles.Replace(" ", string.Empty, StringComparison.Ordinal)} 127.0.0.1/32 scram-sha-256\n";
         if (serverTls)
         {
             await Tls.EnableServerTlsAsync(Primary, ["localhost", "127.0.0.1"], hbaLines: hba);

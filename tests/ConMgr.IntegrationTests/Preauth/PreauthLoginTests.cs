@@ -36,14 +36,25 @@ public sealed class PreauthLoginTests
     }
 
     [Fact]
-    public async Task A_nologin_role_is_told_so_only_after_its_right_password_as_the_server_does()
+    public async Task Nologin_an_expired_password_and_a_connection_limit_behave_as_on_the_server()
     {
         await using var t = await PreauthCluster.StartAsync(AllScram);
 
-        var right = await PreauthCluster.PsqlAsync(t.ReadWritePort, "app_nologin");
-        Assert.Contains("FATAL:  role \"app_nologin\" is not permitted to log in", right.Output, StringComparison.Ordinal);
-        var wrong = await PreauthCluster.PsqlAsync(t.ReadWritePort, "app_nologin", "wrong");
-        Assert.Contains("FATAL:  password authentication failed for user \"app_nologin\"", wrong.Output, StringComparison.Ordinal);
+        // NOLOGIN is told only after the right password.
+        Assert.Contains("FATAL:  role \"app_nologin\" is not permitted to log in", (await PreauthCluster.PsqlAsync(t.ReadWritePort, "app_nologin")).Output, StringComparison.Ordinal);
+        Assert.Contains("FATAL:  password authentication failed for user \"app_nologin\"", (await PreauthCluster.PsqlAsync(t.ReadWritePort, "app_nologin", "wrong")).Output, StringComparison.Ordinal);
+
+        // A connection limit is the server's to enforce: its own error comes through.
+        await t.Primary.ExecuteAsync("alter role app_other connection limit 0");
+        var direct = await t.DirectAsync("app_other", PreauthCluster.Password);
+        var limited = await PreauthCluster.PsqlAsync(t.ReadWritePort, "app_other");
+        Assert.Contains("FATAL:  too many connections for role \"app_other\"", direct.Output, StringComparison.Ordinal);
+        Assert.Contains("FATAL:  too many connections for role \"app_other\"", limited.Output, StringComparison.Ordinal);
+
+        // An expired password fails as a wrong one, and only conmgr's log says why.
+        await t.Primary.ExecuteAsync("alter role app valid until '2000-01-01'");
+        Assert.Contains("FATAL:  password authentication failed for user \"app\"", (await PreauthCluster.PsqlAsync(t.ReadWritePort, "app")).Output, StringComparison.Ordinal);
+        await Poll.UntilAsync(() => t.Cluster.Node.Log.Contains("User \"app\" has an expired password.", StringComparison.Ordinal), TransparentCluster.Deadline, "conmgr's reason");
     }
 
     [Fact]

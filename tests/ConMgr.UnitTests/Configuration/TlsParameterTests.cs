@@ -118,6 +118,15 @@ public sealed class TlsParameterTests
         Assert.Equal(expected, Load($"backend_sslmode = {value}\nbackend_sslrootcert = system\n").BackendTls.Mode);
 
     [Fact]
+    public void With_preauth_and_a_root_certificate_the_servers_are_verified_unless_backend_sslmode_says_otherwise()
+    {
+        const string Mtls = "preauth = on\nheartbeat_sslrootcert = 'ca.crt'\nheartbeat_sslcert = 'c.crt'\nheartbeat_sslkey = 'c.key'\nbackend_sslrootcert = 'ca.crt'\n";
+        Assert.Equal(BackendSslMode.VerifyFull, Load(Mtls).BackendTls.Mode);
+        Assert.Equal(BackendSslMode.Require, Load(Mtls + "backend_sslmode = require\n").BackendTls.Mode);
+        Assert.Equal(BackendSslMode.Prefer, Load("backend_sslrootcert = 'ca.crt'\n").BackendTls.Mode);
+    }
+
+    [Fact]
     public void Backend_sslrootcert_system_means_the_systems_store() =>
         Assert.Equal("system", Load("backend_sslrootcert = system\n").BackendTls.RootCert);
 
