@@ -76,6 +76,7 @@ public static partial class ConMgrConfigLoader
             ["unix_socket_directories"] = (s, e, f) => s with { UnixSocketDirectories = ValueParsers.SocketDirectories(e, f) },
             ["preauth"] = (s, e, f) => s with { Preauth = ValueParsers.Boolean(e, f) },
             ["hba_file"] = (s, e, f) => s with { HbaFile = ValueParsers.FilePath(e, f) },
+            ["ident_file"] = (s, e, f) => s with { IdentFile = ValueParsers.FilePath(e, f) },
             ["preauth_lookup_timeout"] = (s, e, f) => s with { PreauthLookupTimeout = ValueParsers.Time(e, f) },
             ["unix_socket_permissions"] = (s, e, f) => s with { UnixSocketPermissions = ValueParsers.FileMode(e, f) },
             ["read_write_port"] = (s, e, f) => s with { ReadWritePort = ValueParsers.Number(e, f, 0, 65535) },

@@ -79,6 +79,9 @@ public sealed record ConMgrSettings
     /// <summary>hba_file: the rules of <see cref="Preauth"/>; relative paths are in the conmgr directory.</summary>
     public string HbaFile { get; init; } = Hba.HbaFile.DefaultName;
 
+    /// <summary>ident_file: the user name maps of conmgr_hba.conf's map= option (pg_ident.conf's language); relative paths are in the conmgr directory.</summary>
+    public string IdentFile { get; init; } = Hba.IdentFile.DefaultName;
+
     /// <summary>preauth_lookup_timeout: how long a login waits for the watchdog's answer to a secret lookup before it fails with 08001.</summary>
     public TimeSpan PreauthLookupTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

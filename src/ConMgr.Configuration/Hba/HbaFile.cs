@@ -45,7 +45,7 @@ public sealed class HbaFile
     }
 
     /// <summary>The file as text; its size is checked before it is read (<see cref="HbaTokenizer.MaxFileBytes"/>).</summary>
-    private static string Read(string path)
+    internal static string Read(string path)
     {
         try
         {

@@ -25,20 +25,26 @@ namespace ConMgr.Daemon.Auth;
 public sealed class ClientAdmission
 {
     private readonly string _path;
+    private readonly string? _identPath;
     private Rules _rules;
 
-    private ClientAdmission(string path, Rules rules)
+    private ClientAdmission(string path, string? identPath, Rules rules)
     {
         _path = path;
+        _identPath = identPath;
         _rules = rules;
     }
+
+    /// <summary>The user name maps in force (ident_file), read and reloaded with the rules.</summary>
+    public IdentFile Ident => Volatile.Read(ref _rules).Ident;
 
     /// <summary>The distinct +group names of the rules in force: a lookup asks about each of them.</summary>
     public IReadOnlyList<string> Groups => Volatile.Read(ref _rules).Groups;
 
     /// <summary>The rules of <paramref name="path"/>.</summary>
     /// <exception cref="ConfigException">The file cannot be read, has a bad line, or one conmgr cannot evaluate.</exception>
-    public static ClientAdmission Load(string path) => new(path, Read(path));
+    /// <param name="identPath">ident_file (maps for map=); a missing file holds no maps.</param>
+    public static ClientAdmission Load(string path, string? identPath = null) => new(path, identPath, Read(path, identPath));
 
     /// <summary>SIGHUP: the file again, applied whole or not at all.</summary>
     public void Reload(ServerLog log)
@@ -46,12 +52,12 @@ public sealed class ClientAdmission
         ArgumentNullException.ThrowIfNull(log);
         try
         {
-            Volatile.Write(ref _rules, Read(_path));
-            log.Log($"reloaded \"{_path}\"");
+            Volatile.Write(ref _rules, Read(_path, _identPath));
+            log.Log($"reloaded \"{_path}\"" + (_identPath is null ? string.Empty : $" and \"{_identPath}\""));
         }
         catch (ConfigException ex)
         {
-            log.Log($"{ex.Message}\n\"{_path}\" was not reloaded: the rules loaded before stay in force");
+            log.Log($"{ex.Message}\n\"{_path}\" was not reloaded: the rules (and maps) loaded before stay in force");
         }
     }
 
@@ -93,8 +99,9 @@ public sealed class ClientAdmission
         };
     }
 
-    private static Rules Read(string path)
+    private static Rules Read(string path, string? identPath)
     {
+        var ident = identPath is null ? IdentFile.Empty : IdentFile.Load(identPath);
         var file = HbaFile.Load(path);
         var groups = new List<string>();
         foreach (var rule in file.Rules)
@@ -118,8 +125,8 @@ public sealed class ClientAdmission
             }
         }
 
-        return new Rules(file.Rules, groups);
+        return new Rules(file.Rules, groups, ident);
     }
 
-    private sealed record Rules(IReadOnlyList<HbaRule> File, IReadOnlyList<string> Groups);
+    private sealed record Rules(IReadOnlyList<HbaRule> File, IReadOnlyList<string> Groups, IdentFile Ident);
 }

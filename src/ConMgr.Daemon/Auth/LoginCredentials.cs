@@ -32,6 +32,11 @@ public sealed class LoginCredentials
 
     public static LoginCredentials FromPassword(string password) => new(null, null, null, password);
 
+    /// <summary>A cert client: nothing to answer a server with; conmgr's backend_sslcert is what the server checks.</summary>
+    public static LoginCredentials Certificate { get; } = new(null, null, null, null);
+
+    public bool IsCertificate => ClientKey is null && Md5Hash is null && Password is null;
+
     /// <summary>True when these credentials still prove the client against <paramref name="secret"/> (a secret looked up again).</summary>
     public bool StillValidFor(string secret, string user) => this switch
     {
@@ -41,5 +46,5 @@ public sealed class LoginCredentials
         _ => false,
     };
 
-    public override string ToString() => ClientKey is not null ? "SCRAM client key" : Md5Hash is not null ? "md5 hash" : "password";
+    public override string ToString() => ClientKey is not null ? "SCRAM client key" : Md5Hash is not null ? "md5 hash" : Password is not null ? "password" : "certificate";
 }

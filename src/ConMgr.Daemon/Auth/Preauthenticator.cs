@@ -61,15 +61,40 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
                 return new(error ?? ClientErrors.InternalError(), null, null);
             }
 
+            // clientcert= and cert: a certificate, verified by the handshake against ssl_ca_file, before anything else.
+            var certificate = connection.Tls?.RemoteCertificate;
+            if ((rule.ClientCert != HbaClientCert.None || rule.Method == HbaMethod.Cert) && certificate is null)
+            {
+                log.Log($"preauth: {connection.Describe()} user \"{user}\" ({Method(rule)} at {rule.File}:{rule.LineNumber}): no client certificate");
+                return new(ClientErrors.ClientCertificateRequired(), null, null);
+            }
+
+            if (rule.Method == HbaMethod.Cert)
+            {
+                return CertificateNames(connection, certificate!, user, rule)
+                    ? new(null, LoginCredentials.Certificate, null)
+                    : new(ClientErrors.CertificateAuthenticationFailed(user), null, null);
+            }
+
             if (rule.Method is not (HbaMethod.Password or HbaMethod.Md5 or HbaMethod.ScramSha256))
             {
-                return new(null, null, null);
+                // trust: the server authenticates the client, as without preauth.
+                return rule.ClientCert == HbaClientCert.VerifyFull && !CertificateNames(connection, certificate!, user, rule)
+                    ? new(ClientErrors.CertificateAuthenticationFailed(user), null, null)
+                    : new(null, null, null);
             }
 
             answer ??= await LookupAsync(index, user, groups, deadline.Token);
             Explain(connection, user, answer);
             var endPoint = connection.Tls is { } tls ? Scram.ChannelBinding.ServerEndPoint(tls.LocalCertificate) : null;
             var result = await new ClientAuthentication(connection.OpenStream(), user, connection.Tls is not null, endPoint).RunAsync(rule.Method, answer, deadline.Token);
+
+            // clientcert=verify-full is checked after the method, and fails with the method's own message (auth.c).
+            if (result.Error is null && rule.ClientCert == HbaClientCert.VerifyFull && !CertificateNames(connection, certificate!, user, rule))
+            {
+                result = ClientAuthResult.Failed(ClientErrors.PasswordAuthenticationFailed(user));
+            }
+
             if (result.Error is { } refused)
             {
                 log.Log($"preauth: {connection.Describe()} user \"{user}\" ({Method(rule)} at {rule.File}:{rule.LineNumber}): {refused.Message}");
@@ -102,6 +127,13 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(reopen);
         user = RoleName(user);
+        if (credentials.IsCertificate && settings.BackendTls.Cert is null)
+        {
+            server.Dispose();
+            log.Log($"preauth: cannot log in to {instance} for user \"{user}\": a cert line at conmgr logs in with backend_sslcert, which is not set");
+            return (null, [], ClientErrors.ServerLoginImpossible(instance, "conmgr logs a cert client in with its backend_sslcert, and backend_sslcert is not set"));
+        }
+
         for (var attempt = 0; ; attempt++)
         {
             ServerLoginResult result;
@@ -153,6 +185,23 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
         }
     }
 
+    /// <summary>
+    /// The certificate's common name is the user, or map= (ident_file) lets it be: PostgreSQL's
+    /// CheckCertAuth with clientname=CN. A mismatch is logged with the name, as the server logs it.
+    /// </summary>
+    private bool CertificateNames(ApplicationConnection connection, System.Security.Cryptography.X509Certificates.X509Certificate certificate, string user, HbaRule rule)
+    {
+        using var parsed = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(certificate.GetRawCertData());
+        var name = parsed.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+        var ok = name.Length > 0 && (rule.IdentMap is { } map ? admission.Ident.Matches(map, name, user) : name == user);
+        if (!ok)
+        {
+            log.Log($"preauth: {connection.Describe()}: the certificate's name \"{name}\" does not {(rule.IdentMap is { } m ? $"map to user \"{user}\" in map \"{m}\"" : $"match user \"{user}\"")} ({rule.File}:{rule.LineNumber})");
+        }
+
+        return ok;
+    }
+
     /// <summary>The user name as the server takes it: cut to NAMEDATALEN − 1 bytes at a character boundary.</summary>
     public static string RoleName(string user)
     {
@@ -171,8 +220,21 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
         return user[..end];
     }
 
-    private Task<AuthLookupAnswerFrame> LookupAsync(int index, string user, IReadOnlyList<string> groups, CancellationToken cancellationToken) =>
-        monitors[index].LookupAsync(user, groups, settings.PreauthLookupTimeout, cancellationToken);
+    private async Task<AuthLookupAnswerFrame> LookupAsync(int index, string user, IReadOnlyList<string> groups, CancellationToken cancellationToken)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var answered = false;
+        try
+        {
+            var answer = await monitors[index].LookupAsync(user, groups, settings.PreauthLookupTimeout, cancellationToken);
+            answered = true;
+            return answer;
+        }
+        finally
+        {
+            Diagnostics.ConMgrMetrics.RecordLookup(System.Diagnostics.Stopwatch.GetElapsedTime(started), answered);
+        }
+    }
 
     /// <summary>Why a mock exchange ran, for the log only (the client is told nothing), as the server logs "Role does not exist" and the like.</summary>
     private void Explain(ApplicationConnection connection, string user, AuthLookupAnswerFrame answer)

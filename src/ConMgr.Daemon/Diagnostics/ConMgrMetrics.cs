@@ -26,6 +26,11 @@ public static class ConMgrMetrics
     private static readonly Histogram<double> Rtt = Meter.CreateHistogram(
         "conmgr.heartbeat.rtt", "s", "Heartbeat round-trip time to each instance's watchdog", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RttBuckets });
 
+    private static readonly Histogram<double> Lookups = Meter.CreateHistogram(
+        "conmgr.preauth.lookup.duration", "s", "Time from a preauth login's lookup to the watchdog's answer, by result (answered, failed)", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = RttBuckets });
+
+    private static readonly Counter<long> Logins = Meter.CreateCounter<long>("conmgr.preauth.logins", "{login}", "preauth logins on the proxy ports, by result (ok, refused, failed)");
+
     private static readonly Counter<long> Losses = Meter.CreateCounter<long>("conmgr.heartbeat.losses", "{loss}", "Heartbeat links lost: the instance's clients were failed");
 
     private static readonly Counter<long> Resolves = Meter.CreateCounter<long>("conmgr.resolves", "{resolve}", "Resolve requests on conmgr's port, by target and outcome");
@@ -77,6 +82,11 @@ public static class ConMgrMetrics
 
     /// <param name="outcome"><c>forwarded</c>, <c>unknown_key</c> or <c>failed</c>.</param>
     public static void RecordCancel(string outcome) => Cancels.Add(1, new KeyValuePair<string, object?>("conmgr.outcome", outcome));
+
+    public static void RecordLookup(TimeSpan duration, bool answered) =>
+        Lookups.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("conmgr.result", answered ? "answered" : "failed"));
+
+    public static void RecordPreauthLogin(string result) => Logins.Add(1, new KeyValuePair<string, object?>("conmgr.result", result));
 
     public static void RecordRefused(string reason) => Refused.Add(1, new KeyValuePair<string, object?>("conmgr.reason", reason));
 

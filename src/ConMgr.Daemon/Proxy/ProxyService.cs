@@ -111,6 +111,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 if (decision.Error is { } authError)
                 {
                     Diagnostics.ConMgrMetrics.RecordRefused("auth");
+                    Diagnostics.ConMgrMetrics.RecordPreauthLogin(authError.SqlState == SqlState.SqlClientUnableToEstablishSqlConnection ? "failed" : "refused");
                     await connection.CloseWithErrorAsync(authError, ApplicationHandler.ErrorSendTimeout);
                     return (null, -1);
                 }
@@ -133,11 +134,13 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 if (loggedIn is null)
                 {
                     Diagnostics.ConMgrMetrics.RecordRefused("server_login");
+                    Diagnostics.ConMgrMetrics.RecordPreauthLogin("failed");
                     await connection.CloseWithErrorAsync(loginError!, ApplicationHandler.ErrorSendTimeout);
                     return (null, -1);
                 }
 
                 server = loggedIn;
+                Diagnostics.ConMgrMetrics.RecordPreauthLogin("ok");
                 if (!await TellAuthenticatedAsync(connection, decision.Final, notices))
                 {
                     server.Dispose();

@@ -108,7 +108,7 @@ public sealed class ConMgrServer : IDisposable
             var guard = new SessionGuard(_instances, _applications, _log);
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
-            _admission = _settings.Preauth ? Auth.ClientAdmission.Load(Path.Combine(_directory.Path, _settings.HbaFile)) : null;
+            _admission = _settings.Preauth ? Auth.ClientAdmission.Load(Path.Combine(_directory.Path, _settings.HbaFile), Path.Combine(_directory.Path, _settings.IdentFile)) : null;
             var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, _admission is null ? null : new Auth.Preauthenticator(_admission, _monitors, _settings, _log));
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));

@@ -95,6 +95,14 @@ public static class ClientErrors
     public static ErrorResponse PasswordAuthenticationFailed(string user) =>
         new(Fatal, SqlState.InvalidPassword, $"password authentication failed for user \"{user}\"");
 
+    /// <summary>preauth: a clientcert= or cert line, and the client presented no certificate (the server's words, auth.c).</summary>
+    public static ErrorResponse ClientCertificateRequired() =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, "connection requires a valid client certificate");
+
+    /// <summary>preauth: a cert line whose certificate's name (or its map=) does not give the user (the server's words).</summary>
+    public static ErrorResponse CertificateAuthenticationFailed(string user) =>
+        new(Fatal, SqlState.InvalidAuthorizationSpecification, $"certificate authentication failed for user \"{user}\"");
+
     /// <summary>preauth: the password was right and the role is NOLOGIN (the server's words, miscinit.c).</summary>
     public static ErrorResponse RoleCannotLogIn(string user) =>
         new(Fatal, SqlState.InvalidAuthorizationSpecification, $"role \"{user}\" is not permitted to log in");

@@ -45,9 +45,10 @@ public sealed class PreauthCluster : IAsyncDisposable
     /// <param name="hba">conmgr_hba.conf's text.</param>
     /// <param name="conmgrLines">More conmgr.conf lines (backend_sslmode, preauth_lookup_timeout).</param>
     /// <param name="watchdogTls">The watchdog's heartbeat settings (default: TLS required, conmgr certificates required).</param>
+    /// <param name="prepare">Runs on the proxy ports' PKI before conmgr starts (more certificates, files); returns more conmgr.conf lines.</param>
     /// <param name="extraHeartbeat">conmgr also holds the shared secret (for a watchdog that asks for it instead of a certificate).</param>
     /// <param name="serverTls">The primary gets TLS with its own certificate (another than conmgr's).</param>
-    public static async Task<PreauthCluster> StartAsync(string hba, string conmgrLines = "", int standbys = 0, Func<HeartbeatAuthSetup, string[]>? watchdogTls = null, bool serverTls = false, string[]? serverSettings = null, bool extraHeartbeat = false)
+    public static async Task<PreauthCluster> StartAsync(string hba, string conmgrLines = "", int standbys = 0, Func<HeartbeatAuthSetup, string[]>? watchdogTls = null, bool serverTls = false, string[]? serverSettings = null, bool extraHeartbeat = false, Func<TestPki, string>? prepare = null)
     {
         var auth = await HeartbeatAuthSetup.CreateAsync("127.0.0.1");
         try
@@ -60,7 +61,7 @@ public sealed class PreauthCluster : IAsyncDisposable
                 {
                     hbaFile = Path.Combine(pki.Directory, "conmgr_hba.conf");
                     await File.WriteAllTextAsync(hbaFile, hba);
-                    return $"hba_file = '{hbaFile}'\n";
+                    return $"hba_file = '{hbaFile}'\n" + (prepare?.Invoke(pki) ?? string.Empty);
                 },
                 serverSettings: [.. (watchdogTls ?? (a => a.WatchdogTls()))(auth), .. serverSettings ?? []]);
             var cluster = new PreauthCluster(tls, auth, hbaFile!);
