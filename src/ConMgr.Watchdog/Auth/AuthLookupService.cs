@@ -197,10 +197,13 @@ public sealed class AuthLookupService : IAsyncDisposable
         timeout.CancelAfter(QueryTimeout);
         var connection = await _connection.GetAsync(timeout.Token);
         await using var command = new NpgsqlCommand(Query, connection);
-        command.Parameters.Add(new NpgsqlParameter { Value = request.Role });
-        command.Parameters.Add(new NpgsqlParameter { Value = request.Groups.ToArray() });
-        command.Parameters.Add(new NpgsqlParameter { Value = _policy.Names });
-        command.Parameters.Add(new NpgsqlParameter { Value = _policy.Groups });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = request.Role });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text, Value = request.Groups.ToArray() });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text, Value = _policy.Names });
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text, Value = _policy.Groups });
+
+        // Prepared once per connection (Npgsql keeps it by its text): the recursive query is planned once, not per login.
+        await command.PrepareAsync(timeout.Token);
         await using var reader = await command.ExecuteReaderAsync(timeout.Token);
         if (!await reader.ReadAsync(timeout.Token))
         {
