@@ -118,7 +118,34 @@ public static partial class PreauthBenchmark
         var idleRate = idleSeconds > 0 ? idleCpu / idleSeconds : 0;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preauth: CPU per lookup: cm_watchdog {(lookups > 0 ? (watchdogCpu - (idleRate * busySeconds)) / lookups * 1e6 : double.NaN):0.0} µs (its {idleRate * 1000:0.0} ms/s without lookups taken off), its lookup backend {(lookups > 0 ? backendCpu / lookups * 1e6 : double.NaN):0.0} µs"));
 
+        await EnumerationAsync(rw);
         await FloodAsync(primary, node, rw, floodSeconds);
+    }
+
+    /// <summary>
+    /// A wrong password for a role that exists against any password for one that does not,
+    /// interleaved: the mock exchange must take as long, or the time would tell which roles exist.
+    /// </summary>
+    private static async Task EnumerationAsync(int port)
+    {
+        var times = new Dictionary<string, List<double>> { ["bench"] = [], ["no_such_role"] = [] };
+        for (var i = 0; i < 400; i++)
+        {
+            var user = i % 2 == 0 ? "bench" : "no_such_role";
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                await using var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username={user};Password=wrong;Database=postgres;Pooling=false;Timeout=10");
+                await connection.OpenAsync();
+                throw new InvalidOperationException($"{user} logged in with a wrong password");
+            }
+            catch (PostgresException ex) when (ex.SqlState == "28P01")
+            {
+                times[user].Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            }
+        }
+
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"preauth: refusal time, 200 each interleaved: wrong password for a role median {Stats.Percentile(times["bench"], 50):0.000} ms (p90 {Stats.Percentile(times["bench"], 90):0.000}), unknown role median {Stats.Percentile(times["no_such_role"], 50):0.000} ms (p90 {Stats.Percentile(times["no_such_role"], 90):0.000}), ratio {Stats.Percentile(times["no_such_role"], 50) / Stats.Percentile(times["bench"], 50):0.000}"));
     }
 
     /// <summary>Eight clients with a wrong password through conmgr, one with the right one; what the flood costs and whom.</summary>
