@@ -131,9 +131,13 @@ public sealed class PreauthCluster : IAsyncDisposable
             return;
         }
 
-        var file = Path.Combine(Primary.DataDirectory, "pg_hba.conf");
-        await File.WriteAllTextAsync(file, hba + await File.ReadAllTextAsync(file));
-        Assert.True(await Primary.ScalarAsync<bool>("select pg_reload_conf()"));
-        await Poll.UntilAsync(async () => (await DirectAsync("app", "wrong")).Output.Contains("password authentication failed", StringComparison.Ordinal), TransparentCluster.Deadline, "the server to ask app for its password");
+        // Every instance: a standby's pg_hba.conf is its own file, copied before these lines existed.
+        foreach (var instance in Cluster.Cluster.Instances)
+        {
+            var file = Path.Combine(instance.DataDirectory, "pg_hba.conf");
+            await File.WriteAllTextAsync(file, hba + await File.ReadAllTextAsync(file));
+            Assert.True(await instance.ScalarAsync<bool>("select pg_reload_conf()"));
+            await Poll.UntilAsync(async () => (await PsqlAsync(instance.Port, "app", "wrong", "sslmode=disable", "select 1")).Output.Contains("password authentication failed", StringComparison.Ordinal), TransparentCluster.Deadline, $"{instance.Name} to ask app for its password");
+        }
     }
 }

@@ -82,6 +82,17 @@ public sealed class PreauthLoginTests
     }
 
     [Fact]
+    public async Task On_the_read_only_port_the_standbys_watchdog_gives_the_secret_and_conmgr_logs_in_to_the_standby_read_only()
+    {
+        await using var t = await PreauthCluster.StartAsync(AllScram, standbys: 1);
+        await Poll.UntilAsync(async () => await t.Cluster.Cluster.Instances[1].ScalarAsync<long>("select count(*) from pg_roles where rolname = 'app'") == 1, TransparentCluster.Deadline, "the roles on the standby");
+
+        var standby = await PreauthCluster.PsqlAsync(t.ReadOnlyPort, "app", sql: "select current_user, pg_is_in_recovery(), current_setting('transaction_read_only')");
+        Assert.True(standby.ExitCode == 0 && standby.StandardOutput.Trim() == "app|t|on", standby.Output);
+        Assert.Contains("FATAL:  password authentication failed for user \"app\"", (await PreauthCluster.PsqlAsync(t.ReadOnlyPort, "app", "wrong")).Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_group_rule_admits_the_groups_members_by_membership_from_the_instance()
     {
         await using var t = await PreauthCluster.StartAsync("host all +app_group 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 reject\n");
