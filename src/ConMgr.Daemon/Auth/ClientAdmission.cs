@@ -61,9 +61,6 @@ public sealed class ClientAdmission
         }
     }
 
-    /// <summary>null when <paramref name="connection"/> may go on to a server; else the error it gets.</summary>
-    public ErrorResponse? Refusal(ApplicationConnection connection, StartupMessage startup) => Decide(connection, startup, null).Error;
-
     /// <summary>
     /// The first matching line (its method says what happens next), or the error the client gets.
     /// <paramref name="membership"/>: bit i set when the role is a member of <see cref="Groups"/>[i]

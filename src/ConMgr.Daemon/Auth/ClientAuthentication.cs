@@ -34,16 +34,26 @@ public sealed class ClientAuthentication(Stream client, string user, bool tls, b
     {
         ArgumentNullException.ThrowIfNull(answer);
         var found = answer.Status == AuthLookupStatus.Found;
-        var scram = found ? ScramVerifier.TryParse(answer.Secret) : null;
         var md5 = found && Md5Password.IsHash(answer.Secret) ? answer.Secret : null;
-        var mock = ScramVerifier.TryParse(answer.Secret) ?? ScramVerifier.Mock(user, RandomNumberGenerator.GetBytes(32));
         var result = method switch
         {
             HbaMethod.Password => await PasswordAsync(found ? answer.Secret : null, cancellationToken),
             HbaMethod.Md5 when md5 is not null => await Md5Async(md5, cancellationToken),
-            _ => await ScramAsync(scram ?? mock, scram is not null, cancellationToken),
+            _ => await ScramWithSecretAsync(answer, found, cancellationToken),
         };
         return result.Error is null && !answer.CanLogin ? ClientAuthResult.Failed(ClientErrors.RoleCannotLogIn(user)) : result;
+    }
+
+    /// <summary>
+    /// SCRAM with the role's secret when it is a SCRAM one; otherwise with the watchdog's mock
+    /// (a stable salt for the name), or, for a found md5 hash the method cannot use, a mock of
+    /// conmgr's own: the exchange runs to its end either way and fails as a wrong password.
+    /// </summary>
+    private Task<ClientAuthResult> ScramWithSecretAsync(AuthLookupAnswerFrame answer, bool found, CancellationToken cancellationToken)
+    {
+        var parsed = ScramVerifier.TryParse(answer.Secret);
+        var real = found && parsed is not null;
+        return ScramAsync(parsed ?? ScramVerifier.Mock(user, RandomNumberGenerator.GetBytes(32)), real, cancellationToken);
     }
 
     private async Task<ClientAuthResult> ScramAsync(ScramVerifier verifier, bool real, CancellationToken cancellationToken)
@@ -147,7 +157,7 @@ public sealed class ClientAuthentication(Stream client, string user, bool tls, b
         if (message is null)
         {
             // The client went away (psql does that to ask for a password): no error to send, but a reason for the log.
-            return ([], new ErrorResponse("FATAL", SqlState.ProtocolViolation, "the client closed the connection during authentication"));
+            return ([], ClientErrors.ConnectionLostDuringAuthentication(null));
         }
 
         return message[0] == (byte)'p' ? (message, null) : ([], ClientErrors.UnexpectedAuthenticationMessage(expected, message[0]));

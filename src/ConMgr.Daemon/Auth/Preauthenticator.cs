@@ -1,11 +1,11 @@
 // Preauthenticator.cs: preauth for one proxy client: conmgr_hba.conf, the secret looked up on the routed instance, the client's exchange, then conmgr's own login to the server.
-using System.Text;
 using ConMgr.Configuration;
 using ConMgr.Configuration.Hba;
 using ConMgr.Daemon.Clients;
 using ConMgr.Daemon.Heartbeat;
 using ConMgr.Daemon.Proxy;
 using ConMgr.Hosting.Logging;
+using ConMgr.Protocol;
 using ConMgr.Protocol.Heartbeat;
 using ConMgr.Protocol.Postgres;
 
@@ -29,8 +29,6 @@ public sealed record PreauthDecision(ErrorResponse? Error, LoginCredentials? Cre
 /// </summary>
 public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<InstanceMonitor> monitors, ConMgrSettings settings, ServerLog log)
 {
-    public ClientAdmission Admission => admission;
-
     /// <summary>Before routing: a refusal by rules that need no lookup, or null to go on.</summary>
     public ErrorResponse? EarlyRefusal(ApplicationConnection connection, StartupMessage startup) =>
         admission.Groups.Count == 0 ? admission.Decide(connection, startup, null).Error : null;
@@ -47,7 +45,7 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
         {
             AuthLookupAnswerFrame? answer = null;
             var (rule, error) = groups.Count == 0 ? admission.Decide(connection, startup, null) : (null, null);
-            if (groups.Count > 0 || rule?.Method is HbaMethod.Password or HbaMethod.Md5 or HbaMethod.ScramSha256)
+            if (groups.Count > 0 || (rule is not null && ChecksPassword(rule)))
             {
                 answer = await LookupAsync(index, user, groups, deadline.Token);
                 if (groups.Count > 0)
@@ -76,7 +74,7 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
                     : new(ClientErrors.CertificateAuthenticationFailed(user), null, null);
             }
 
-            if (rule.Method is not (HbaMethod.Password or HbaMethod.Md5 or HbaMethod.ScramSha256))
+            if (!ChecksPassword(rule))
             {
                 // trust: the server authenticates the client, as without preauth.
                 return rule.ClientCert == HbaClientCert.VerifyFull && !CertificateNames(connection, certificate!, user, rule)
@@ -113,7 +111,7 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
         }
         catch (IOException ex)
         {
-            return new(new ErrorResponse("FATAL", SqlState.ProtocolViolation, $"connection lost during authentication: {ex.Message}"), null, null);
+            return new(ClientErrors.ConnectionLostDuringAuthentication(ex.Message), null, null);
         }
     }
 
@@ -203,22 +201,7 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
     }
 
     /// <summary>The user name as the server takes it: cut to NAMEDATALEN − 1 bytes at a character boundary.</summary>
-    public static string RoleName(string user)
-    {
-        ArgumentNullException.ThrowIfNull(user);
-        if (Encoding.UTF8.GetByteCount(user) <= AuthLookupFrame.MaxNameBytes)
-        {
-            return user;
-        }
-
-        var end = user.Length;
-        while (Encoding.UTF8.GetByteCount(user.AsSpan(0, end)) > AuthLookupFrame.MaxNameBytes || char.IsHighSurrogate(user[end - 1]))
-        {
-            end--;
-        }
-
-        return user[..end];
-    }
+    public static string RoleName(string user) => Utf8Text.Cut(user, AuthLookupFrame.MaxNameBytes);
 
     private async Task<AuthLookupAnswerFrame> LookupAsync(int index, string user, IReadOnlyList<string> groups, CancellationToken cancellationToken)
     {
@@ -254,6 +237,9 @@ public sealed class Preauthenticator(ClientAdmission admission, IReadOnlyList<In
             log.Log($"preauth: {connection.Describe()}: {why} The client gets a mock exchange.");
         }
     }
+
+    /// <summary>The methods conmgr runs with the client, with the role's secret: password, md5, scram-sha-256.</summary>
+    private static bool ChecksPassword(HbaRule rule) => rule.Method is HbaMethod.Password or HbaMethod.Md5 or HbaMethod.ScramSha256;
 
     private static string Method(HbaRule rule) => rule.Method switch
     {

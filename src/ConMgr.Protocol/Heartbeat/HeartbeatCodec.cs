@@ -160,21 +160,7 @@ public static class HeartbeatCodec
 
     internal static void WriteText(Span<byte> destination, string text) => Encoding.UTF8.GetBytes(Truncate(text), destination);
 
-    private static string Truncate(string text)
-    {
-        if (Encoding.UTF8.GetByteCount(text) <= MaxTextBytes)
-        {
-            return text;
-        }
-
-        var end = text.Length;
-        while (Encoding.UTF8.GetByteCount(text.AsSpan(0, end)) > MaxTextBytes)
-        {
-            end--;
-        }
-
-        return char.IsHighSurrogate(text[end - 1]) ? text[..(end - 1)] : text[..end];
-    }
+    private static string Truncate(string text) => Utf8Text.Cut(text, MaxTextBytes);
 
     private static HeartbeatFrame? DecodePayload(HeartbeatFrameType type, ReadOnlySpan<byte> p, out string? error)
     {

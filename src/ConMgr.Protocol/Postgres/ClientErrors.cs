@@ -123,6 +123,10 @@ public static class ClientErrors
     public static ErrorResponse ServerLoginImpossible(string instance, string why) =>
         new(Fatal, SqlState.InvalidAuthorizationSpecification, $"conmgr cannot log in to {instance} for this user", Detail: why, Hint: "The server's pg_hba.conf must use scram-sha-256 (or md5 with md5 secrets) for conmgr's address when preauth = on (docs/preauth.md).");
 
+    /// <summary>preauth: the client went away (<paramref name="why"/> null: it closed) during its authentication; a reason for the log more than a message it will read.</summary>
+    public static ErrorResponse ConnectionLostDuringAuthentication(string? why) =>
+        new(Fatal, SqlState.ProtocolViolation, why is null ? "the client closed the connection during authentication" : $"connection lost during authentication: {why}");
+
     /// <summary>preauth: the lookup and the client's exchange together took longer than authentication_timeout (the server's words, postinit.c).</summary>
     public static ErrorResponse AuthenticationTimeout() =>
         new(Fatal, SqlState.QueryCanceled, "canceling authentication due to timeout");

@@ -98,21 +98,22 @@ public sealed class AuthLookupService : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(policy);
-        var mock = MockSecret(request.Role, mockKey);
+        // The mock is made only for an answer that carries one: a found role needs no HMAC and no random keys.
+        string Mock() => MockSecret(request.Role, mockKey);
         if (row is not { } r)
         {
-            return new(request.RequestId, AuthLookupStatus.NoSuchRole, false, false, 0, mock);
+            return new(request.RequestId, AuthLookupStatus.NoSuchRole, false, false, 0, Mock());
         }
 
         var membership = Membership(r.Members);
         if ((r.Superuser && !policy.Superuser) || !r.Allowed)
         {
-            return new(request.RequestId, AuthLookupStatus.Refused, r.Superuser, r.CanLogin, membership, mock);
+            return new(request.RequestId, AuthLookupStatus.Refused, r.Superuser, r.CanLogin, membership, Mock());
         }
 
         if (r.Expired)
         {
-            return new(request.RequestId, AuthLookupStatus.Expired, r.Superuser, r.CanLogin, membership, mock);
+            return new(request.RequestId, AuthLookupStatus.Expired, r.Superuser, r.CanLogin, membership, Mock());
         }
 
         var usable = r.Password is { } password
@@ -120,7 +121,7 @@ public sealed class AuthLookupService : IAsyncDisposable
             && Encoding.UTF8.GetByteCount(password) <= AuthLookupAnswerFrame.MaxSecretBytes;
         return usable
             ? new(request.RequestId, AuthLookupStatus.Found, r.Superuser, r.CanLogin, membership, r.Password!)
-            : new(request.RequestId, AuthLookupStatus.NoPassword, r.Superuser, r.CanLogin, membership, mock);
+            : new(request.RequestId, AuthLookupStatus.NoPassword, r.Superuser, r.CanLogin, membership, Mock());
     }
 
     /// <summary>
