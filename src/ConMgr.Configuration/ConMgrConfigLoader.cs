@@ -86,6 +86,8 @@ public static partial class ConMgrConfigLoader
             ["max_standby_lag"] = (s, e, f) => s with { MaxStandbyLag = ValueParsers.StandbyLag(e, f) },
             ["read_write_connect_timeout"] = (s, e, f) => s with { ReadWriteConnectTimeout = ValueParsers.Time(e, f) },
             ["read_only_connect_timeout"] = (s, e, f) => s with { ReadOnlyConnectTimeout = ValueParsers.Time(e, f) },
+            ["read_write_max_client_connections"] = (s, e, f) => s with { ReadWriteMaxClientConnections = ValueParsers.Number(e, f, 0, int.MaxValue) },
+            ["read_only_max_client_connections"] = (s, e, f) => s with { ReadOnlyMaxClientConnections = ValueParsers.Number(e, f, 0, int.MaxValue) },
             ["ssl"] = (s, e, f) => s with { Ssl = s.Ssl with { Enabled = ValueParsers.Boolean(e, f) } },
             ["ssl_cert_file"] = (s, e, f) => s with { Ssl = s.Ssl with { CertFile = ValueParsers.FilePath(e, f) } },
             ["ssl_key_file"] = (s, e, f) => s with { Ssl = s.Ssl with { KeyFile = ValueParsers.FilePath(e, f) } },

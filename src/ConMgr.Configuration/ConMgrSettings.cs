@@ -106,6 +106,12 @@ public sealed record ConMgrSettings
     /// <summary>Bound on connecting to an instance for a client of the read-only port (TCP connect).</summary>
     public TimeSpan ReadOnlyConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>read_write_max_client_connections (PGD's name): clients the read-write port serves at once; 0 = only max_connections bounds them.</summary>
+    public int ReadWriteMaxClientConnections { get; init; }
+
+    /// <summary>read_only_max_client_connections: the same for the read-only port.</summary>
+    public int ReadOnlyMaxClientConnections { get; init; }
+
     /// <summary>HTTP status port; 0 = off.</summary>
     public int HttpPort { get; init; }
 

@@ -25,6 +25,10 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
     private readonly Lazy<RelayReactor[]> _reactors = new(() => [.. Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount / 2)).Select(i => new RelayReactor($"proxy relay {i}"))]);
     private int _nextReactor;
 
+    /// <summary>Clients each port serves now, for read_write_/read_only_max_client_connections.</summary>
+    private int _readWriteClients;
+    private int _readOnlyClients;
+
     public void Dispose()
     {
         if (_reactors.IsValueCreated)
@@ -45,7 +49,33 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(startup);
-        return AwaitEndAsync(connection, StartAsync(connection, port, startup));
+        return ServeWithinLimitAsync(connection, port, startup);
+    }
+
+    /// <summary>The port's own client limit first: a client over it gets 53300 and costs no server connection.</summary>
+    private async Task ServeWithinLimitAsync(ApplicationConnection connection, ProxyPort port, StartupMessage startup)
+    {
+        var (limit, parameter) = port == ProxyPort.ReadWrite
+            ? (settings.ReadWriteMaxClientConnections, "read_write_max_client_connections")
+            : (settings.ReadOnlyMaxClientConnections, "read_only_max_client_connections");
+        ref var clients = ref port == ProxyPort.ReadWrite ? ref _readWriteClients : ref _readOnlyClients;
+        if (Interlocked.Increment(ref clients) > limit && limit > 0)
+        {
+            Interlocked.Decrement(ref clients);
+            log.Log($"refusing {connection.Describe()} on the {port.Name()} port: {limit} clients already ({parameter})");
+            Diagnostics.ConMgrMetrics.RecordRefused("port_max_client_connections");
+            await connection.CloseWithErrorAsync(ClientErrors.TooManyClientsForPort(port.Name(), parameter, limit), ApplicationHandler.ErrorSendTimeout);
+            return;
+        }
+
+        try
+        {
+            await AwaitEndAsync(connection, StartAsync(connection, port, startup));
+        }
+        finally
+        {
+            Interlocked.Decrement(ref port == ProxyPort.ReadWrite ? ref _readWriteClients : ref _readOnlyClients);
+        }
     }
 
     private async Task AwaitEndAsync(ApplicationConnection connection, Task<(Task<string>? Ended, int Instance)> starting)

@@ -59,6 +59,10 @@ public static class ClientErrors
     public static ErrorResponse HbaRejects(string host, string user, string database, bool ssl) =>
         new(Fatal, SqlState.InvalidAuthorizationSpecification, $"pg_hba.conf rejects connection for host \"{host}\", user \"{user}\", database \"{database}\", {(ssl ? "SSL encryption" : "no encryption")}");
 
+    /// <summary>A proxy port already serves its read_write_/read_only_max_client_connections clients (the server's words for max_connections, postinit.c, with the port and the limit).</summary>
+    public static ErrorResponse TooManyClientsForPort(string port, string parameter, int limit) =>
+        new(Fatal, SqlState.TooManyConnections, $"sorry, too many clients already for conmgr's {port} port", Detail: $"{parameter} = {limit}");
+
     /// <summary>A replication connection (physical or logical) on a proxy port.</summary>
     public static ErrorResponse ReplicationRefused(string port) => new(
         Fatal,

@@ -13,4 +13,5 @@ public static class SqlState
     public const string InvalidAuthorizationSpecification = "28000";
     public const string InvalidPassword = "28P01";
     public const string QueryCanceled = "57014";
+    public const string TooManyConnections = "53300";
 }
