@@ -39,6 +39,31 @@ public static partial class ConMgrConfigLoader
     private static readonly FrozenDictionary<string, SyslogFacility> Facilities =
         Enumerable.Range(0, 8).ToFrozenDictionary(i => $"LOCAL{i}", i => (SyslogFacility)((int)SyslogFacility.Local0 + i));
 
+    /// <summary>Most server connections a port may keep per instance: more than any PostgreSQL's max_connections serves.</summary>
+    private const int MaxPoolServers = 262143;
+
+    /// <summary>Most named statements per server connection: each costs the server a plan's memory.</summary>
+    private const int MaxPreparedStatementsLimit = 100_000;
+
+    private static readonly FrozenDictionary<string, ServerPoolMode> PoolModes = new Dictionary<string, ServerPoolMode>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["none"] = ServerPoolMode.None,
+        ["session"] = ServerPoolMode.Session,
+        ["transaction"] = ServerPoolMode.Transaction,
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
+    private static readonly FrozenDictionary<string, PoolUnsupported> Unsupported = new Dictionary<string, PoolUnsupported>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["pin"] = PoolUnsupported.Pin,
+        ["error"] = PoolUnsupported.Error,
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
+    private static readonly FrozenDictionary<string, PoolFailover> Failovers = new Dictionary<string, PoolFailover>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["disconnect"] = PoolFailover.Disconnect,
+        ["reroute"] = PoolFailover.Reroute,
+    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
+
     private static readonly FrozenDictionary<string, ReadOnlyFallback> Fallbacks = new Dictionary<string, ReadOnlyFallback>(StringComparer.OrdinalIgnoreCase)
     {
         ["primary"] = ReadOnlyFallback.Primary,
@@ -88,6 +113,16 @@ public static partial class ConMgrConfigLoader
             ["read_only_connect_timeout"] = (s, e, f) => s with { ReadOnlyConnectTimeout = ValueParsers.Time(e, f) },
             ["read_write_max_client_connections"] = (s, e, f) => s with { ReadWriteMaxClientConnections = ValueParsers.Number(e, f, 0, int.MaxValue) },
             ["read_only_max_client_connections"] = (s, e, f) => s with { ReadOnlyMaxClientConnections = ValueParsers.Number(e, f, 0, int.MaxValue) },
+            ["server_pool_mode"] = (s, e, f) => s with { Pool = s.Pool with { Mode = ValueParsers.Enum(e, f, PoolModes) } },
+            ["read_write_server_pool_mode"] = (s, e, f) => s with { Pool = s.Pool with { ReadWriteMode = ValueParsers.Enum(e, f, PoolModes) } },
+            ["read_only_server_pool_mode"] = (s, e, f) => s with { Pool = s.Pool with { ReadOnlyMode = ValueParsers.Enum(e, f, PoolModes) } },
+            ["read_write_max_server_connections"] = (s, e, f) => s with { Pool = s.Pool with { ReadWriteMaxServerConnections = ValueParsers.Number(e, f, 1, MaxPoolServers) } },
+            ["read_only_max_server_connections"] = (s, e, f) => s with { Pool = s.Pool with { ReadOnlyMaxServerConnections = ValueParsers.Number(e, f, 1, MaxPoolServers) } },
+            ["pool_wait_timeout"] = (s, e, f) => s with { Pool = s.Pool with { WaitTimeout = ValueParsers.Time(e, f) } },
+            ["server_idle_timeout"] = (s, e, f) => s with { Pool = s.Pool with { ServerIdleTimeout = ValueParsers.TimeOrOff(e, f) } },
+            ["server_lifetime"] = (s, e, f) => s with { Pool = s.Pool with { ServerLifetime = ValueParsers.TimeOrOff(e, f) } },
+            ["idle_transaction_timeout"] = (s, e, f) => s with { Pool = s.Pool with { IdleTransactionTimeout = ValueParsers.TimeOrOff(e, f) } },
+            ["server_reset_query"] = (s, e, f) => s with { Pool = s.Pool with { ServerResetQuery = ValueParsers.Text(e, f, 1024) } },
             ["ssl"] = (s, e, f) => s with { Ssl = s.Ssl with { Enabled = ValueParsers.Boolean(e, f) } },
             ["ssl_cert_file"] = (s, e, f) => s with { Ssl = s.Ssl with { CertFile = ValueParsers.FilePath(e, f) } },
             ["ssl_key_file"] = (s, e, f) => s with { Ssl = s.Ssl with { KeyFile = ValueParsers.FilePath(e, f) } },
@@ -326,6 +361,13 @@ public static partial class ConMgrConfigLoader
         if (settings.HeartbeatAuth.Cert is not null && settings.HeartbeatAuth.RootCert is null)
         {
             Refuse("heartbeat_sslcert", "needs heartbeat_sslrootcert: the heartbeat uses TLS only when conmgr can verify the watchdogs");
+        }
+
+        // A pooled server connection logged in as a role is handed to the next client of that role: conmgr must have checked who that client is.
+        if (settings.Pool.Pooling && !settings.Preauth)
+        {
+            var name = seen.ContainsKey("read_write_server_pool_mode") ? "read_write_server_pool_mode" : seen.ContainsKey("read_only_server_pool_mode") ? "read_only_server_pool_mode" : "server_pool_mode";
+            Refuse(name, "pooling (session or transaction) needs preauth = on: a pooled server connection goes to the next client of its role, so conmgr must authenticate every client itself");
         }
 
         // Role secrets come over the heartbeat link: only one that is encrypted and authenticated both ways may carry them.

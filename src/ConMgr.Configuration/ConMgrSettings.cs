@@ -112,6 +112,9 @@ public sealed record ConMgrSettings
     /// <summary>read_only_max_client_connections: the same for the read-only port.</summary>
     public int ReadOnlyMaxClientConnections { get; init; }
 
+    /// <summary>Server-side pooling on the proxy ports (server_pool_mode and its companions).</summary>
+    public PoolSettings Pool { get; init; } = new();
+
     /// <summary>HTTP status port; 0 = off.</summary>
     public int HttpPort { get; init; }
 

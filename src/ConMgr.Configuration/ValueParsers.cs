@@ -68,6 +68,13 @@ public static partial class ValueParsers
         return TimeSpan.FromMilliseconds(ms);
     }
 
+    /// <summary>A time where <c>0</c> (with or without a unit) means off, as PgBouncer's timeouts: otherwise as <see cref="Time"/>.</summary>
+    public static TimeSpan TimeOrOff(ConfigEntry entry, string file)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        return ZeroTime().IsMatch(entry.Value.Trim()) ? TimeSpan.Zero : Time(entry, file);
+    }
+
     /// <summary>
     /// <c>max_standby_lag</c>: up to one size and one time, comma-separated. A size is an integer with
     /// PostgreSQL's memory units (B, kB, MB, GB, TB; 1 kB = 1024 B; a bare integer means bytes); a time
@@ -365,4 +372,7 @@ public static partial class ValueParsers
 
     [GeneratedRegex(@"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")]
     private static partial Regex HostNamePattern();
+
+    [GeneratedRegex("^0+ *(ms|s|min|h|d)?$")]
+    private static partial Regex ZeroTime();
 }

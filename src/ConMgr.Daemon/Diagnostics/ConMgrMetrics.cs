@@ -43,6 +43,10 @@ public static class ConMgrMetrics
 
     private static readonly Counter<long> Refused = Meter.CreateCounter<long>("conmgr.connections.refused", "{connection}", "Connections closed at accept, by reason");
 
+    private static readonly Counter<long> Pins = Meter.CreateCounter<long>("conmgr.pool.pins", "{pin}", "Pooled clients pinned to their server connection in transaction mode, by what pinned them (Listen, AdvisoryLock, TempObject, ...)");
+
+    private static readonly Counter<long> PoolWaits = Meter.CreateCounter<long>("conmgr.pool.wait_timeouts", "{client}", "Pooled clients that waited pool_wait_timeout for a server connection, by port");
+
     private static Func<IReadOnlyList<InstanceState>>? _rows;
     private static Func<IReadOnlyDictionary<int, SessionCounts>>? _sessions;
 
@@ -87,6 +91,10 @@ public static class ConMgrMetrics
         Lookups.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("conmgr.result", answered ? "answered" : "failed"));
 
     public static void RecordPreauthLogin(string result) => Logins.Add(1, new KeyValuePair<string, object?>("conmgr.result", result));
+
+    public static void RecordPoolPin(string reason) => Pins.Add(1, new KeyValuePair<string, object?>("conmgr.reason", reason));
+
+    public static void RecordPoolWaitTimeout(string port) => PoolWaits.Add(1, new KeyValuePair<string, object?>("conmgr.port", port));
 
     public static void RecordRefused(string reason) => Refused.Add(1, new KeyValuePair<string, object?>("conmgr.reason", reason));
 

@@ -21,7 +21,7 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Tl
     public async Task ForwardAsync(CancelRequest request, string client)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (keys.Find(request) is not var (server, instance))
+        if (keys.Find(request) is not { } destination)
         {
             // PostgreSQL logs a wrong key at DEBUG only, and so do we: it is no one's business that it was wrong.
             log.Debug($"cancel request from {client} matches no proxied session");
@@ -29,6 +29,18 @@ public sealed class CancelForwarder(CancelKeys keys, TimeSpan connectTimeout, Tl
             return;
         }
 
+        try
+        {
+            await ForwardToAsync(destination.Server, destination.Instance, client);
+        }
+        finally
+        {
+            destination.Done?.Invoke();
+        }
+    }
+
+    private async Task ForwardToAsync(BackendKeyData server, Configuration.InstanceSettings instance, string client)
+    {
         var (connection, error) = await BackendOpener.OpenAsync(instance, tls.Backend, new CancelRequest(server.ProcessId, server.SecretKey).ToArray(), answered: false, connectTimeout);
         if (connection is null)
         {

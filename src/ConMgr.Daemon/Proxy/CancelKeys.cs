@@ -42,25 +42,51 @@ public sealed class CancelKeys
         _entries[client.ProcessId] = new Entry(client.SecretKey, server, instance);
     }
 
+    /// <summary>Binds a reserved client key to a pooled session: the server a cancel goes to is the one the client is linked to when the cancel arrives.</summary>
+    public void Register(BackendKeyData client, ICancelTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        _entries[client.ProcessId] = new Entry(client.SecretKey, null, null, target);
+    }
+
     public void Remove(BackendKeyData client)
     {
         ArgumentNullException.ThrowIfNull(client);
         _entries.TryRemove(client.ProcessId, out _);
     }
 
-    /// <summary>The server key and instance for <paramref name="request"/>, or null; the secret is compared in constant time.</summary>
-    public (BackendKeyData Server, InstanceSettings Instance)? Find(CancelRequest request)
+    /// <summary>
+    /// The server key and instance for <paramref name="request"/>, or null; the secret is compared
+    /// in constant time. <c>Done</c>, when there is one, must be called once the cancel was delivered
+    /// (or failed): until then a pooled server connection is not handed to another client.
+    /// </summary>
+    public CancelDestination? Find(CancelRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (!_entries.TryGetValue(request.ProcessId, out var entry) || entry.Server is null || entry.Instance is null)
+        if (!_entries.TryGetValue(request.ProcessId, out var entry)
+            || entry.ClientSecret.Length != request.SecretKey.Length
+            || !CryptographicOperations.FixedTimeEquals(entry.ClientSecret, request.SecretKey))
         {
             return null;
         }
 
-        return entry.ClientSecret.Length == request.SecretKey.Length && CryptographicOperations.FixedTimeEquals(entry.ClientSecret, request.SecretKey)
-            ? (entry.Server, entry.Instance)
-            : null;
+        if (entry.Target is { } target)
+        {
+            return target.BeginCancel();
+        }
+
+        return entry.Server is null || entry.Instance is null ? null : new CancelDestination(entry.Server, entry.Instance, null);
     }
 
-    private sealed record Entry(byte[] ClientSecret, BackendKeyData? Server, InstanceSettings? Instance);
+    private sealed record Entry(byte[] ClientSecret, BackendKeyData? Server, InstanceSettings? Instance, ICancelTarget? Target = null);
+}
+
+/// <summary>Where a cancel goes: the server's key, its instance, and what to call once it was delivered.</summary>
+public sealed record CancelDestination(BackendKeyData Server, InstanceSettings Instance, Action? Done);
+
+/// <summary>A pooled session: its cancel goes to the server it is linked to now, or nowhere.</summary>
+public interface ICancelTarget
+{
+    /// <summary>The linked server, held out of the pool until <see cref="CancelDestination.Done"/>; null when the client has no server now (nothing runs to cancel).</summary>
+    CancelDestination? BeginCancel();
 }

@@ -16,7 +16,7 @@ namespace ConMgr.Daemon.Proxy;
 /// eligible one tried; with none left the client gets FATAL 08001 at once, never a hang.
 /// Sessions with no TLS on either side go to the epoll relay reactor; the others to the Stream relay.
 /// </summary>
-public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log, Auth.Preauthenticator? preauth = null) : IDisposable
+public sealed class ProxyService(InstanceTable instances, ApplicationRegistry registry, Router router, SessionGuard guard, CancelKeys keys, ConMgrSettings settings, Tls.TlsConfiguration tls, ServerLog log, Auth.Preauthenticator? preauth = null, Pooling.PoolService? pools = null) : IDisposable
 {
     /// <summary>The Stream relay instead of the reactor: only for the benchmark's comparison (docs/benchmarks.md).</summary>
     private static readonly bool UseStreamRelay = Environment.GetEnvironmentVariable("CONMGR_PROXY_RELAY") == "stream";
@@ -147,6 +147,38 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 }
             }
 
+            var mode = settings.Pool.ModeFor(port == ProxyPort.ReadWrite);
+            if (mode != ServerPoolMode.None && pools is not null && decision?.Credentials is not null)
+            {
+                var (pooledEnd, session, poolError, retry) = await pools.StartAsync(connection, port, mode, route.Index, instance, StartupFor(port, instance, startup), decision, instanceName);
+                if (poolError is not null && retry)
+                {
+                    failures.Add($"instance {instance.Settings.Number}: {poolError.Detail ?? poolError.Message}");
+                    skip.Add(route.Index);
+                    continue;
+                }
+
+                if (session is null)
+                {
+                    Diagnostics.ConMgrMetrics.RecordPreauthLogin("failed");
+                    if (poolError is not null)
+                    {
+                        await connection.CloseWithErrorAsync(poolError, ApplicationHandler.ErrorSendTimeout);
+                    }
+
+                    connection.Dispose();
+                    return (null, -1);
+                }
+
+                Diagnostics.ConMgrMetrics.RecordPreauthLogin("ok");
+                connection.InstanceVersion = instance.Version;
+                connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
+                registry.Assign(connection, route.Index);
+                connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
+                Attach(connection, session);
+                return (DisposeAfter(pooledEnd!, session), instance.Settings.Number);
+            }
+
             var startupPacket = StartupFor(port, instance, startup).ToArray();
             var (server, connectError) = await BackendOpener.OpenAsync(instance.Settings, tls.Backend, startupPacket, answered: true, ConnectTimeout(port));
             if (server is null)
@@ -272,6 +304,18 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         log.Log($"preauth: could not tell {connection.Describe()} it is authenticated: the client went away");
         connection.Dispose();
         return false;
+    }
+
+    private static async Task<string> DisposeAfter(Task<string> ended, Pooling.PooledSession session)
+    {
+        try
+        {
+            return await ended;
+        }
+        finally
+        {
+            session.Dispose();
+        }
     }
 
     private static bool SameCertificate(System.Security.Cryptography.X509Certificates.X509Certificate? ours, System.Security.Cryptography.X509Certificates.X509Certificate? theirs) =>

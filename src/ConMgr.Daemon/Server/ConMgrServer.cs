@@ -46,6 +46,7 @@ public sealed class ConMgrServer : IDisposable
     private ListenerGroup? _readWriteListener;
     private ListenerGroup? _readOnlyListener;
     private ProxyService? _proxy;
+    private Pooling.PoolService? _pools;
     private ControlServer? _control;
     private HttpPort? _http;
     private readonly Tls.TlsConfiguration? _tls;
@@ -109,7 +110,9 @@ public sealed class ConMgrServer : IDisposable
             var resolver = new ResolveService(_instances, _applications, router, guard, _log);
             var keys = new CancelKeys();
             _admission = _settings.Preauth ? Auth.ClientAdmission.Load(Path.Combine(_directory.Path, _settings.HbaFile), Path.Combine(_directory.Path, _settings.IdentFile)) : null;
-            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, _admission is null ? null : new Auth.Preauthenticator(_admission, _monitors, _settings, _log));
+            var preauth = _admission is null ? null : new Auth.Preauthenticator(_admission, _monitors, _settings, _log);
+            _pools = preauth is not null && _settings.Pool.Pooling ? new Pooling.PoolService(_instances, _settings, tls, preauth, keys, _log, TimeProvider.System) : null;
+            var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, preauth, _pools);
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);
@@ -188,6 +191,7 @@ public sealed class ConMgrServer : IDisposable
         }
 
         _proxy?.Dispose();
+        _pools?.Dispose();
         _stopMonitors.Dispose();
     }
 
@@ -275,6 +279,7 @@ public sealed class ConMgrServer : IDisposable
             {
                 var view = ClusterView.Of(rows);
                 guard.OnInstancesChanged(rows, view);
+                _pools?.OnInstancesChanged();
                 NotifySystemd(rows, view);
 
                 // At shutdown the links close one by one; that ends no split brain, so say nothing.

@@ -63,6 +63,18 @@ public static class ClientErrors
     public static ErrorResponse TooManyClientsForPort(string port, string parameter, int limit) =>
         new(Fatal, SqlState.TooManyConnections, $"sorry, too many clients already for conmgr's {port} port", Detail: $"{parameter} = {limit}");
 
+    /// <summary>A pooled client waited pool_wait_timeout for a server connection (PgBouncer's query_wait_timeout, with PGD's SQLSTATE for a full pool).</summary>
+    public static ErrorResponse PoolWaitTimeout(string port, string instance, string waited) =>
+        new(Fatal, SqlState.TooManyConnections, $"no server connection of conmgr's {port} port to {instance} came free within pool_wait_timeout ({waited})", Hint: "raise the port's max_server_connections, or pool_wait_timeout");
+
+    /// <summary>A pooled client sat idle inside a transaction for idle_transaction_timeout (the server's words for idle_in_transaction_session_timeout).</summary>
+    public static ErrorResponse IdleTransactionTimeout() =>
+        new(Fatal, SqlState.IdleInTransactionSessionTimeout, "terminating connection due to idle-in-transaction timeout", Detail: "conmgr's idle_transaction_timeout ended the session");
+
+    /// <summary>A pooled client sent bytes that are not a frontend message.</summary>
+    public static ErrorResponse InvalidFrontendMessage(string reason) =>
+        new(Fatal, SqlState.ProtocolViolation, $"invalid frontend message: {reason}");
+
     /// <summary>A replication connection (physical or logical) on a proxy port.</summary>
     public static ErrorResponse ReplicationRefused(string port) => new(
         Fatal,

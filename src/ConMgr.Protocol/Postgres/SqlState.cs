@@ -14,4 +14,5 @@ public static class SqlState
     public const string InvalidPassword = "28P01";
     public const string QueryCanceled = "57014";
     public const string TooManyConnections = "53300";
+    public const string IdleInTransactionSessionTimeout = "25P03";
 }
