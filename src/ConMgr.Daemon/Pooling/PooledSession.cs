@@ -59,6 +59,7 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
     private readonly Stream _clientStream;
     private readonly PipeReader _clientReader;
     private readonly Dictionary<string, string> _told = new(StringComparer.OrdinalIgnoreCase);
+    private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private PooledServer? _server;
@@ -203,6 +204,15 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
         }
 
         server?.Close(terminate: false);
+        try
+        {
+            // A client waiting for a server connection stops waiting.
+            await _stop.CancelAsync();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
         if (pump is not null)
         {
             await Task.WhenAny(pump, Task.Delay(ApplicationHandler.ErrorSendTimeout));
@@ -421,7 +431,7 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
         State = PooledClientState.Waiting;
         while (true)
         {
-            var lease = await _pool.AcquireAsync(_startup.Key, CancellationToken.None);
+            var lease = await _pool.AcquireAsync(_startup.Key, _stop.Token);
             if (lease is not { } granted)
             {
                 State = PooledClientState.Unlinked;
@@ -536,7 +546,8 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
 
     private void GiveBack(PooledServer server, bool reusable) => _pool.Release(server, reusable);
 
-    private void GiveBackLocked(PooledServer server) => _pool.Release(server, reusable: false);
+    /// <summary>A connection linked just as the session was stopped: nothing of the client is on it yet.</summary>
+    private void GiveBackLocked(PooledServer server) => _pool.Release(server, reusable: !server.IsClosed && server.TransactionStatus == (byte)'I');
 
     private Task<bool> WriteClientAsync(ReadOnlyMemory<byte> bytes) => WriteClientAsync(new ReadOnlySequence<byte>(bytes));
 
@@ -568,7 +579,11 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
         }
     }
 
-    public void Dispose() => _clientWrite.Dispose();
+    public void Dispose()
+    {
+        _clientWrite.Dispose();
+        _stop.Dispose();
+    }
 
     /// <summary>NegotiateProtocolVersion, as PostgreSQL 15 answers a newer minor version or _pq_ options; null when the client asked for neither.</summary>
     private byte[]? NegotiateProtocolVersion()

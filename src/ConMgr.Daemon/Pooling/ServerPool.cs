@@ -77,9 +77,9 @@ public sealed class ServerPool : IDisposable
             waiter.Node = _waiters.AddLast(waiter);
         }
 
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_settings.WaitTimeout);
-        await using (timeout.Token.Register(() => Abandon(waiter)))
+        using var timeout = new CancellationTokenSource(_settings.WaitTimeout, _time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        await using (either.Token.Register(() => Abandon(waiter)))
         {
             var granted = await waiter.Granted.Task;
             return granted;
