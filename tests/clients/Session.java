@@ -22,7 +22,12 @@ public final class Session {
 
     public static void main(String[] args) throws Exception {
         String host = args[0], port = args[1], role = args[2], client = args[3];
-        url = "jdbc:postgresql://" + host + ":" + port + "/postgres?user=postgres&connectTimeout=10&prepareThreshold=1";
+        // PGUSER and PGPASSWORD as libpq reads them (the pooled matrix logs in as a SCRAM role).
+        String user = System.getenv().getOrDefault("PGUSER", "postgres");
+        String password = System.getenv("PGPASSWORD");
+        url = "jdbc:postgresql://" + host + ":" + port + "/postgres?user=" + java.net.URLEncoder.encode(user, java.nio.charset.StandardCharsets.UTF_8)
+            + (password == null ? "" : "&password=" + java.net.URLEncoder.encode(password, java.nio.charset.StandardCharsets.UTF_8))
+            + "&connectTimeout=10&prepareThreshold=1";
         // TLS as libpq's environment asks (the TLS matrix sets PGSSLMODE and PGSSLROOTCERT; pgjdbc does not read them itself).
         if (System.getenv("PGSSLMODE") != null) {
             url += "&sslmode=" + System.getenv("PGSSLMODE") + "&sslrootcert=" + System.getenv("PGSSLROOTCERT");

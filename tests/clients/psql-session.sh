@@ -3,7 +3,7 @@
 # psql 15 has no way to send an extended-protocol statement, so its `prepared` step is SQL PREPARE/EXECUTE.
 set -euo pipefail
 host=$1 port=$2 role=$3 client=$4
-psql() { command psql -X -q -At -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U postgres -d postgres "$@"; }
+psql() { command psql -X -q -At -v ON_ERROR_STOP=1 -h "$host" -p "$port" -U "${PGUSER:-postgres}" -d postgres "$@"; }
 step() { echo "step $1 $2"; }
 sqlstate() { # sqlstate SQL [STDIN]: the SQLSTATE psql reports for a statement that must fail
   local out
@@ -62,6 +62,6 @@ step big "$(wc -c <"$log") $(sha256sum "$log" | cut -d' ' -f1)"
 
 if [ "$role" = read-write ]; then
   # LISTEN, then a second psql NOTIFYs from inside the first (\!), and psql shows the notification after its next command.
-  out=$(psql -c "listen cm_$client" -c "\\! psql -X -q -h $host -p $port -U postgres -d postgres -c \"notify cm_$client, 'hello'\"" -c 'select 1' 2>&1)
+  out=$(psql -c "listen cm_$client" -c "\\! psql -X -q -h $host -p $port -U ${PGUSER:-postgres} -d postgres -c \"notify cm_$client, 'hello'\"" -c 'select 1' 2>&1)
   step notify "$(sed -nE 's/.*with payload "([^"]*)".*/\1/p' <<<"$out")"
 fi

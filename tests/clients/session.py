@@ -1,5 +1,6 @@
 # session.py: psycopg2's scripted session through a conmgr port (contract in README.md).
 import hashlib
+import os
 import select
 import sys
 import threading
@@ -12,7 +13,7 @@ BIG = "select g, repeat(md5(g::text), 30) from generate_series(1, 105000) g"
 
 
 def connect():
-    c = psycopg2.connect(host=host, port=port, user="postgres", dbname="postgres", connect_timeout=10)
+    c = psycopg2.connect(host=host, port=port, user=os.environ.get("PGUSER", "postgres"), dbname="postgres", connect_timeout=10)
     c.autocommit = True
     return c
 

@@ -62,12 +62,22 @@ public static class StatusCommand
             Console.WriteLine();
             Console.WriteLine("Application connections");
             Console.Write(TextTable.Format(
-                ["client", "port", "connected_at", "target", "instance"],
-                [.. report.Applications.Select(a => (IReadOnlyList<string>)[a.Client, a.Port, Time(a.ConnectedAt), a.Target ?? "", a.Instance ?? ""])]));
+                ["client", "port", "connected_at", "target", "instance", "server"],
+                [.. report.Applications.Select(a => (IReadOnlyList<string>)[a.Client, a.Port, Time(a.ConnectedAt), a.Target ?? "", a.Instance ?? "", a.Server ?? ""])]));
+            if (report.Pools is { Count: > 0 } pools)
+            {
+                Console.WriteLine();
+                Console.WriteLine("Pools");
+                Console.Write(TextTable.Format(
+                    ["port", "instance", "database", "user", "active", "idle", "waiting", "pinned"],
+                    [.. pools.Select(p => (IReadOnlyList<string>)[p.Port, Number(p.Instance), p.Database, p.User, Number(p.Active), Number(p.Idle), Number(p.Waiting), Number(p.Pinned)])]));
+            }
         }
 
         return ExitCodes.Success;
     }
+
+    private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Time(DateTimeOffset time) => time.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
 }

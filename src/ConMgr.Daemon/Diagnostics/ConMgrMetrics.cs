@@ -47,6 +47,7 @@ public static class ConMgrMetrics
 
     private static readonly Counter<long> PoolWaits = Meter.CreateCounter<long>("conmgr.pool.wait_timeouts", "{client}", "Pooled clients that waited pool_wait_timeout for a server connection, by port");
 
+    private static Func<IReadOnlyList<PoolStatus>>? _pools;
     private static Func<IReadOnlyList<InstanceState>>? _rows;
     private static Func<IReadOnlyDictionary<int, SessionCounts>>? _sessions;
 
@@ -57,6 +58,9 @@ public static class ConMgrMetrics
         Meter.CreateObservableGauge("conmgr.instance.timeline", () => PerKnownInstance(row => row.Attributes.Timeline), "{timeline}", "Each reachable instance's timeline");
         Meter.CreateObservableGauge("conmgr.instance.replication.lag", ObserveLagBytes, "By", "WAL a standby has still to replay: the primary's position less the standby's replay position");
         Meter.CreateObservableGauge("conmgr.instance.replay.lag", ObserveReplayLag, "s", "A standby's replay delay as its watchdog measures it (0 once it replayed all it received)");
+        Meter.CreateObservableGauge("conmgr.pool.server_connections", ObservePoolServers, "{connection}", "Pooled server connections, by port, instance, database, user and state (active: linked to a client; idle)");
+        Meter.CreateObservableGauge("conmgr.pool.waiting_clients", () => PerPool(p => p.Waiting), "{client}", "Pooled clients waiting for a server connection, by port, instance, database and user");
+        Meter.CreateObservableGauge("conmgr.pool.pinned_clients", () => PerPool(p => p.Pinned), "{client}", "Transaction-mode clients pinned to their server connection, by port, instance, database and user");
         Meter.CreateObservableGauge("conmgr.sessions", ObserveSessions, "{session}", "Application connections now, by port (resolve, read-write, read-only) and instance");
     }
 
@@ -66,6 +70,24 @@ public static class ConMgrMetrics
         _rows = rows;
         _sessions = sessions;
     }
+
+    /// <summary>Where the pool gauges read from, when pooling is on.</summary>
+    public static void ObservePools(Func<IReadOnlyList<PoolStatus>> pools) => _pools = pools;
+
+    private static IEnumerable<Measurement<int>> PerPool(Func<PoolStatus, int> value) =>
+        (_pools?.Invoke() ?? []).Select(p => new Measurement<int>(value(p), PoolTags(p)));
+
+    private static IEnumerable<Measurement<int>> ObservePoolServers()
+    {
+        foreach (var pool in _pools?.Invoke() ?? [])
+        {
+            yield return new Measurement<int>(pool.Active, [.. PoolTags(pool), new("conmgr.state", "active")]);
+            yield return new Measurement<int>(pool.Idle, [.. PoolTags(pool), new("conmgr.state", "idle")]);
+        }
+    }
+
+    private static KeyValuePair<string, object?>[] PoolTags(PoolStatus pool) =>
+        [new("conmgr.port", pool.Port), Instance(pool.Instance), new("conmgr.database", pool.Database), new("conmgr.user", pool.User)];
 
     public static void RecordRtt(int instance, TimeSpan rtt) => Rtt.Record(rtt.TotalSeconds, Instance(instance));
 

@@ -132,6 +132,23 @@ public sealed class PoolService : IDisposable
         }
     }
 
+    /// <summary>Every pool with a server connection or a client now: linked and pinned clients from their sessions, idle connections and waiting clients from the pool.</summary>
+    public IReadOnlyList<Hosting.Control.PoolStatus> Status(IEnumerable<ApplicationConnection> connections)
+    {
+        var rows = _instances.Rows();
+        var pools = Pool.Snapshot().ToDictionary(p => p.Key, p => (Active: 0, p.Value.Idle, p.Value.Waiting, Pinned: 0));
+        foreach (var session in connections.Select(c => c.Relay).OfType<PooledSession>())
+        {
+            var (active, idle, waiting, pinned) = pools.GetValueOrDefault(session.Key);
+            pools[session.Key] = (active + (session.ServerProcessId != 0 ? 1 : 0), idle, waiting, pinned + (session.Pins != SessionStateUse.None ? 1 : 0));
+        }
+
+        return [.. pools
+            .Where(p => p.Key.InstanceIndex >= 0 && p.Key.InstanceIndex < rows.Count)
+            .OrderBy(p => p.Key.Port).ThenBy(p => p.Key.InstanceIndex).ThenBy(p => p.Key.Database, StringComparer.Ordinal).ThenBy(p => p.Key.User, StringComparer.Ordinal)
+            .Select(p => new Hosting.Control.PoolStatus(p.Key.Port.Name(), rows[p.Key.InstanceIndex].Settings.Number, p.Key.Database, p.Key.User, p.Value.Active, p.Value.Idle, p.Value.Waiting, p.Value.Pinned))];
+    }
+
     /// <summary>The instance of a pool still serves its port: routable, and the port's role (or, on the read-only port, the primary kept read-only as a fallback).</summary>
     private bool Serves(PoolKey key)
     {

@@ -102,6 +102,21 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
 
     public Task<string> Ended => _ended.Task;
 
+    /// <summary>The client's pool.</summary>
+    public PoolKey Key => _startup.Key;
+
+    /// <summary>For status: the server connection the client holds, or none, and what pins it.</summary>
+    public string Describe()
+    {
+        var server = State switch
+        {
+            PooledClientState.Waiting => "waiting",
+            PooledClientState.Ended => "ended",
+            _ => ServerProcessId is var pid and not 0 ? $"backend {pid}" : "none",
+        };
+        return Pins == SessionStateUse.None ? server : $"{server}, pinned: {Pins}";
+    }
+
     /// <summary>
     /// The login's end: a server connection for the client (idle from the pool, or opened), the
     /// client's parameters SET on it, then AuthenticationOk (after <paramref name="final"/>),
@@ -307,9 +322,10 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
             }
 
             _clientReader.AdvanceTo(buffer.GetPosition(scan.Forward), buffer.End);
-            if (result.IsCompleted && scan.Forward == buffer.Length)
+            if (result.IsCompleted)
             {
-                return "the client closed the connection";
+                // Whatever is left is the start of a message that will never be whole.
+                return scan.Forward == buffer.Length ? "the client closed the connection" : "the client closed the connection inside a message";
             }
         }
     }
@@ -488,7 +504,7 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
             pump = _pump;
             _server = null;
             _pump = null;
-            clean = server is not null && !_stopping && server.TransactionStatus == (byte)'I' && _outstanding == 0 && !_unsynced && _serverStreamRemaining == 0;
+            clean = server is not null && !_stopping && server.TransactionStatus == (byte)'I' && _outstanding == 0 && !_unsynced && _serverStreamRemaining == 0 && _clientStreamRemaining == 0;
             if (clean)
             {
                 _detach = Detach.ForEnd;

@@ -49,6 +49,22 @@ public sealed class ServerPool : IDisposable
         }
     }
 
+    /// <summary>Idle connections and waiting clients per pool, for status and metrics.</summary>
+    public IReadOnlyDictionary<PoolKey, (int Idle, int Waiting)> Snapshot()
+    {
+        lock (_gate)
+        {
+            var result = _idle.Where(p => p.Value.Count > 0).ToDictionary(p => p.Key, p => (p.Value.Count, 0));
+            foreach (var waiter in _waiters)
+            {
+                var (idle, waiting) = result.GetValueOrDefault(waiter.Key);
+                result[waiter.Key] = (idle, waiting + 1);
+            }
+
+            return result;
+        }
+    }
+
     /// <summary>Idle connections, and clients waiting, for status and metrics.</summary>
     public (int Idle, int Waiting) Totals()
     {

@@ -113,6 +113,11 @@ public sealed class ConMgrServer : IDisposable
             var preauth = _admission is null ? null : new Auth.Preauthenticator(_admission, _monitors, _settings, _log);
             _pools = preauth is not null && _settings.Pool.Pooling ? new Pooling.PoolService(_instances, _settings, tls, preauth, keys, _log, TimeProvider.System) : null;
             var proxy = _proxy = new ProxyService(_instances, _applications, router, guard, keys, _settings, tls, _log, preauth, _pools);
+            if (_pools is { } pools)
+            {
+                ConMgrMetrics.ObservePools(() => pools.Status(_applications.Snapshot()));
+            }
+
             var cancels = new CancelForwarder(keys, _settings.ReadWriteConnectTimeout, tls, _log);
             _changes = Task.Run(() => ConsumeChangesAsync(guard));
             ApplicationHandler Handler(ProxyPort? port) => new(_applications, resolver, proxy, cancels, port, tls, _log, _time);
@@ -389,6 +394,7 @@ public sealed class ConMgrServer : IDisposable
             _settings.Port,
             _settings.ListenAddresses,
             [.. _instances.Snapshot(_settings.MaxStandbyLag).Select((instance, index) => instance with { Sessions = sessions.GetValueOrDefault(index, NoSessions) })],
-            [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve"))]);
+            [.. _applications.Snapshot().Select(c => new ApplicationStatus(c.Describe(), c.ConnectedAt, c.Target, c.Instance, c.Port ?? "resolve", (c.Relay as Pooling.PooledSession)?.Describe()))],
+            _pools?.Status(_applications.Snapshot()));
     }
 }

@@ -12,7 +12,8 @@ public sealed record StatusReport(
     int Port,
     IReadOnlyList<string> ListenAddresses,
     IReadOnlyList<InstanceStatus> Instances,
-    IReadOnlyList<ApplicationStatus> Applications);
+    IReadOnlyList<ApplicationStatus> Applications,
+    IReadOnlyList<PoolStatus>? Pools = null);
 
 /// <summary>One configured instance and what conmgr knows of it.</summary>
 /// <param name="Heartbeat">Link state: <c>down</c>, <c>connecting</c>, <c>up</c>, or <c>interrupted</c> (the watchdog's connection closed without a Goodbye; conmgr is reconnecting).</param>
@@ -48,7 +49,15 @@ public sealed record SessionCounts(int Resolve, int ReadWrite, int ReadOnly);
 
 /// <summary>One application connection to one of conmgr's ports.</summary>
 /// <param name="Port"><c>resolve</c> (conmgr's port: a two-phase client), <c>read-write</c> or <c>read-only</c> (a proxied session).</param>
-public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance, string Port = "resolve");
+/// <param name="Server">A pooled client's server connection: <c>backend N</c> while it holds one, <c>none</c> between transactions, <c>waiting</c>; with <c>, pinned: …</c> when transaction mode keeps it on its server. Null without pooling.</param>
+public sealed record ApplicationStatus(string Client, DateTimeOffset ConnectedAt, string? Target, string? Instance, string Port = "resolve", string? Server = null);
+
+/// <summary>One pool: a port's server connections to one instance for one database and role (never any key or secret).</summary>
+/// <param name="Active">Server connections linked to a client now.</param>
+/// <param name="Idle">Server connections in the pool, free.</param>
+/// <param name="Waiting">Clients waiting for a server connection of this pool.</param>
+/// <param name="Pinned">Clients of this pool pinned to their server connection (transaction mode).</param>
+public sealed record PoolStatus(string Port, int Instance, string Database, string User, int Active, int Idle, int Waiting, int Pinned);
 
 /// <summary>Source-generated JSON for the control channel (no reflection, trimming-safe).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = false)]

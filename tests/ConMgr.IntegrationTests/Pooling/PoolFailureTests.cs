@@ -89,20 +89,60 @@ public sealed class PoolFailureTests
     {
         await using var t = await PreauthCluster.StartAsync(AllScram, "server_pool_mode = transaction\nread_write_max_server_connections = 1\n");
         await using var sleeper = await OpenAsync(t.ReadWritePort, "sleeper");
-        await using var next = await OpenAsync(t.ReadWritePort, "next");
-
-        var sleeping = ScalarAsync(sleeper, "select pg_sleep(30)");
-        await Poll.UntilAsync(async () => await t.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'") == 1, TransparentCluster.Deadline, "the sleep running");
-        sleeper.Cancel();
-        var cancelled = await Assert.ThrowsAsync<PostgresException>(() => sleeping);
-        Assert.Equal("57014", cancelled.SqlState);
-
-        // Finished queries, then a cancel at once, while the other client runs on the same server: its query is never hit.
-        for (var i = 0; i < 50; i++)
+        await using (var command = new NpgsqlCommand("select pg_sleep(30)", sleeper))
         {
-            Assert.Equal(1, await ScalarAsync(sleeper, "select 1"));
-            sleeper.Cancel();
-            Assert.Equal("next", await ScalarAsync(next, "select current_setting('application_name') from pg_sleep(0.01)"));
+            var sleeping = command.ExecuteScalarAsync();
+            await Poll.UntilAsync(async () => await t.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where query = 'select pg_sleep(30)' and state = 'active'") == 1, TransparentCluster.Deadline, "the sleep running");
+            command.Cancel();
+            // Npgsql reports its own cancel as an OperationCanceledException around the server's 57014.
+            var cancelled = await Assert.ThrowsAsync<OperationCanceledException>(() => sleeping);
+            Assert.Equal("57014", (cancelled.InnerException as PostgresException)?.SqlState);
         }
+
+        // A raw client fires its cancel as its short query ends, again and again, while another client's
+        // queries run on the same (only) server connection: those are never cancelled.
+        using var racer = await PgWire.ConnectAsync("127.0.0.1", t.ReadWritePort);
+        await racer.SendAsync(PgWire.StartupMessage(("user", "app"), ("database", "postgres")));
+        var scram = new ScramClient(racer, PreauthCluster.Password);
+        Assert.True(await scram.StartAsync(Timeout));
+        await scram.FinishAsync(Timeout);
+        var key = (await racer.ReadUntilReadyAsync(Timeout)).Single(m => m.Type == 'K').Body;
+        await using var other = await OpenAsync(t.ReadWritePort, "other");
+        using var stop = new CancellationTokenSource();
+        var otherRuns = Task.Run(async () =>
+        {
+            var runs = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                await ScalarAsync(other, "select pg_sleep(0.002)");
+                runs++;
+            }
+
+            return runs;
+        });
+
+        var random = new Random(2324);
+        for (var i = 0; i < 200; i++)
+        {
+            await racer.SendAsync(PgWire.Query("select pg_sleep(0.001)"));
+            if (random.Next(2) == 0)
+            {
+                await Task.Delay(random.Next(3));
+            }
+
+            using (var cancel = await PgWire.ConnectAsync("127.0.0.1", t.ReadWritePort))
+            {
+                await cancel.SendAsync([0, 0, 0, 16, 0x04, 0xD2, 0x16, 0x2E, .. key]);
+                Assert.True(await cancel.ClosedWithoutDataAsync(Timeout));
+            }
+
+            var answer = await racer.ReadUntilReadyAsync(Timeout);
+            Assert.Equal('Z', answer[^1].Type);
+        }
+
+        await stop.CancelAsync();
+        Assert.True(await otherRuns > 0);
     }
+
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 }

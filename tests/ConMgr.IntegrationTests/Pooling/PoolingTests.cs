@@ -118,6 +118,13 @@ public sealed class PoolingTests
 
         Assert.Equal("hello", await received.Task);
         Assert.Equal(1L, await ScalarAsync<long>(other, "select count(*) from pg_locks where locktype = 'advisory' and granted"));
+
+        // cm_ctl status shows each client's server and what pins it, and the pool.
+        var status = await t.Cluster.Node.CtlAsync("status", "-i", "application");
+        Assert.True(status.ExitCode == 0, status.Output);
+        Assert.Contains($"backend {listenerPid}, pinned: Listen", status.Output, StringComparison.Ordinal);
+        Assert.Contains($"backend {lockerPid}, pinned: AdvisoryLock", status.Output, StringComparison.Ordinal);
+        Assert.Matches(@"read-write \| 0 +\| postgres +\| app +\| 2 +\| 1 +\| 0 +\| 2", status.Output);
     }
 
     [Fact]

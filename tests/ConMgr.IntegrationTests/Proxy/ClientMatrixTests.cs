@@ -91,7 +91,7 @@ public abstract class ClientMatrix(IClientMatrixCluster fixture)
     }
 
     private Task<ProcessResult> Pgbench(string port, params string[] args) =>
-        ProcessRunner.RunAsync("pgbench", ["-h", "127.0.0.1", "-p", port, "-U", "postgres", .. args, "postgres"], RunAs.Postgres, TimeSpan.FromSeconds(120), fixture.Environment);
+        ProcessRunner.RunAsync("pgbench", ["-h", "127.0.0.1", "-p", port, "-U", fixture.Environment.GetValueOrDefault("PGUSER", "postgres"), .. args, "postgres"], RunAs.Postgres, TimeSpan.FromSeconds(120), fixture.Environment);
 
     private async Task RunBothAsync(string client, string file, string[] args)
     {

@@ -7,7 +7,7 @@ const pg = require('pg')
 const copyStreams = require('pg-copy-streams')
 
 const [host, port, role, client] = process.argv.slice(2)
-const config = { host, port: Number(port), user: 'postgres', database: 'postgres', connectionTimeoutMillis: 10000 }
+const config = { host, port: Number(port), user: process.env.PGUSER || 'postgres', database: 'postgres', connectionTimeoutMillis: 10000 }
 // TLS as libpq's environment asks (the TLS matrix sets PGSSLROOTCERT): verify the certificate against that CA only.
 if (process.env.PGSSLROOTCERT) config.ssl = { ca: require('fs').readFileSync(process.env.PGSSLROOTCERT), rejectUnauthorized: true }
 const readWrite = role === 'read-write'
