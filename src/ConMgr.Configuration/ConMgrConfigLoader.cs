@@ -123,6 +123,7 @@ public static partial class ConMgrConfigLoader
             ["server_lifetime"] = (s, e, f) => s with { Pool = s.Pool with { ServerLifetime = ValueParsers.TimeOrOff(e, f) } },
             ["idle_transaction_timeout"] = (s, e, f) => s with { Pool = s.Pool with { IdleTransactionTimeout = ValueParsers.TimeOrOff(e, f) } },
             ["server_reset_query"] = (s, e, f) => s with { Pool = s.Pool with { ServerResetQuery = ValueParsers.Text(e, f, 1024) } },
+            ["pool_failover"] = (s, e, f) => s with { Pool = s.Pool with { Failover = ValueParsers.Enum(e, f, Failovers) } },
             ["ssl"] = (s, e, f) => s with { Ssl = s.Ssl with { Enabled = ValueParsers.Boolean(e, f) } },
             ["ssl_cert_file"] = (s, e, f) => s with { Ssl = s.Ssl with { CertFile = ValueParsers.FilePath(e, f) } },
             ["ssl_key_file"] = (s, e, f) => s with { Ssl = s.Ssl with { KeyFile = ValueParsers.FilePath(e, f) } },

@@ -85,7 +85,7 @@ public sealed record PoolSettings
     public int MaxServerConnectionsFor(bool readWrite) =>
         ModeFor(readWrite) == ServerPoolMode.None ? 0 : (readWrite ? ReadWriteMaxServerConnections : ReadOnlyMaxServerConnections) ?? DefaultMaxServerConnections;
 
-    public PoolFailover FailoverFor(bool readWrite) => Failover ?? PoolFailover.Disconnect;
+    public PoolFailover FailoverFor(bool readWrite) => Failover ?? (readWrite ? PoolFailover.Disconnect : PoolFailover.Reroute);
 
     /// <summary>True when either port pools.</summary>
     public bool Pooling => ModeFor(true) != ServerPoolMode.None || ModeFor(false) != ServerPoolMode.None;

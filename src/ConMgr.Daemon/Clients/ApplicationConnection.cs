@@ -17,6 +17,13 @@ public interface IRelay
     Task<bool> StopAtBoundaryAsync(byte[]? errorResponse);
 }
 
+/// <summary>A relay whose client can move to another instance between transactions (pool_failover = reroute).</summary>
+public interface IReroutable
+{
+    /// <summary>True when the client holds no server state now and its next transaction will be routed again; false when it must be ended.</summary>
+    bool TryReroute();
+}
+
 /// <summary>
 /// An accepted application socket. Every error sent to an application goes through
 /// <see cref="CloseWithErrorAsync"/>, so each is sent once, then the socket is closed.

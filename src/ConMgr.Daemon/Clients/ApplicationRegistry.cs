@@ -107,8 +107,28 @@ public sealed class ApplicationRegistry(int maxConnections)
         ArgumentNullException.ThrowIfNull(connection);
         lock (_gate)
         {
+            if (connection.InstanceIndex >= 0)
+            {
+                _outstanding[connection.InstanceIndex]--;
+            }
+
             connection.InstanceIndex = index;
             _outstanding[index] = _outstanding.GetValueOrDefault(index) + 1;
+        }
+    }
+
+    /// <summary>Records that <paramref name="connection"/> is sent to no instance for now (a pooled client to be routed again).</summary>
+    public void Unassign(ApplicationConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        lock (_gate)
+        {
+            if (connection.InstanceIndex >= 0)
+            {
+                _outstanding[connection.InstanceIndex]--;
+            }
+
+            connection.InstanceIndex = -1;
         }
     }
 

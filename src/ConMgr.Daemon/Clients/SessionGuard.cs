@@ -46,6 +46,14 @@ public sealed class SessionGuard(InstanceTable instances, ApplicationRegistry re
         var name = $"instance {row.Settings.Number} ({row.Settings.Address}:{row.Settings.Port})";
         var requirement = connection.Port is { } port ? $"conmgr's {port} port" : $"target_session_attrs={connection.Target}";
         var lost = !row.Routable;
+        if (connection.Relay is IReroutable reroutable && reroutable.TryReroute())
+        {
+            // Between transactions with nothing on its server: no error is owed; its next transaction is routed again.
+            log.Log($"{connection.Describe()} is between transactions: its next transaction is routed again ({name} {(lost ? "is lost" : "no longer serves " + requirement)})");
+            registry.Unassign(connection);
+            return;
+        }
+
         var error = lost
             ? ClientErrors.InstanceLost(name, row.LastError ?? "its watchdog cannot reach it")
             : ClientErrors.RoleChanged(name, requirement, view.RoleOf(index, row));

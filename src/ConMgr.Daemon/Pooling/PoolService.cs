@@ -59,11 +59,11 @@ public sealed class PoolService : IDisposable
     /// the instance could not be reached and the next may be tried.
     /// </summary>
     public async Task<(Task<string>? Ended, PooledSession? Session, ErrorResponse? Error, bool Retry)> StartAsync(
-        ApplicationConnection connection, ProxyPort port, ServerPoolMode mode, int index, InstanceState instance, StartupMessage serverStartup, PreauthDecision decision, string instanceName)
+        ApplicationConnection connection, ProxyPort port, ServerPoolMode mode, int index, InstanceState instance, StartupMessage serverStartup, PreauthDecision decision, PooledSession.Rerouter? reroute)
     {
         ArgumentNullException.ThrowIfNull(decision);
-        var startup = PooledStartup.Split(serverStartup, port, index);
-        var session = new PooledSession(connection, startup, mode, _settings.Pool, Pool, ct => OpenAsync(startup, instance.Settings, decision.Credentials!, index, instanceName, port), _keys, _log);
+        var (startup, open) = Prepare(port, index, instance, serverStartup, decision);
+        var session = new PooledSession(connection, startup, mode, _settings.Pool, Pool, open, _keys, _log) { Reroute = reroute };
         var (error, retry) = await session.LoginAsync(decision.Final);
         if (error is not null || connection.IsClosing)
         {
@@ -72,6 +72,16 @@ public sealed class PoolService : IDisposable
         }
 
         return (session.RunAsync(), session, null, false);
+    }
+
+    /// <summary>The pool a client routed to <paramref name="instance"/> belongs to, and how a server connection of it is opened for that client.</summary>
+    public (PooledStartup Startup, PooledSession.ServerOpener Open) Prepare(ProxyPort port, int index, InstanceState instance, StartupMessage serverStartup, PreauthDecision decision)
+    {
+        ArgumentNullException.ThrowIfNull(instance);
+        ArgumentNullException.ThrowIfNull(decision);
+        var startup = PooledStartup.Split(serverStartup, port, index);
+        var name = $"instance {instance.Settings.Number} ({instance.Settings.Address}:{instance.Settings.Port})";
+        return (startup, _ => OpenAsync(startup, instance.Settings, decision.Credentials!, index, name, port));
     }
 
     /// <summary>Opens, logs in (preauth's server login) and reads to the first ReadyForQuery a new server connection of a pool.</summary>

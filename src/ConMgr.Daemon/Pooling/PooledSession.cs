@@ -38,7 +38,7 @@ public enum PooledClientState
 /// <see cref="MaxWholeMessage"/> in pieces. One lock guards the decisions, and nothing waits
 /// under it.
 /// </summary>
-public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
+public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, IDisposable
 {
     /// <summary>Largest message held whole to be looked into; a longer one passes in pieces (a Query or Parse that long pins, unread).</summary>
     public const int MaxWholeMessage = 1024 * 1024;
@@ -48,11 +48,12 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
 
     private readonly object _gate = new();
     private readonly ApplicationConnection _client;
-    private readonly PooledStartup _startup;
+    private PooledStartup _startup;
     private readonly ServerPoolMode _mode;
     private readonly PoolSettings _settings;
     private readonly ServerPool _pool;
-    private readonly ServerOpener _open;
+    private ServerOpener _open;
+    private bool _rerouteNeeded;
     private readonly CancelKeys _keys;
     private readonly ServerLog _log;
     private readonly SemaphoreSlim _clientWrite = new(1, 1);
@@ -87,6 +88,27 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
         _log = log;
         _clientStream = client.OpenStream();
         _clientReader = PipeReader.Create(_clientStream, new StreamPipeReaderOptions(pool: MemoryPool<byte>.Shared, bufferSize: 16 * 1024, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
+    }
+
+    /// <summary>Routes the client again (pool_failover = reroute): its new pool's startup and opener, or the error for the client.</summary>
+    public delegate Task<(PooledStartup? Startup, ServerOpener? Open, ErrorResponse? Error)> Rerouter();
+
+    /// <summary>Set by the pool service when pool_failover = reroute applies to this client's port.</summary>
+    public Rerouter? Reroute { get; set; }
+
+    /// <inheritdoc/>
+    public bool TryReroute()
+    {
+        lock (_gate)
+        {
+            if (Reroute is null || _mode != ServerPoolMode.Transaction || _server is not null || State != PooledClientState.Unlinked || Pins != SessionStateUse.None || _stopping)
+            {
+                return false;
+            }
+
+            _rerouteNeeded = true;
+            return true;
+        }
     }
 
     /// <summary>Opens and logs in a new server connection of the client's pool; the error for the client when it cannot.</summary>
@@ -445,6 +467,26 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
     private async Task<(PooledServer? Server, IReadOnlyList<byte[]> Notices, ErrorResponse? Error, bool Retry)> LinkServerAsync()
     {
         State = PooledClientState.Waiting;
+        bool reroute;
+        lock (_gate)
+        {
+            reroute = _rerouteNeeded;
+            _rerouteNeeded = false;
+        }
+
+        if (reroute && Reroute is { } rerouter)
+        {
+            var (startup, open, error) = await rerouter();
+            if (startup is null || open is null)
+            {
+                State = PooledClientState.Unlinked;
+                return (null, [], error, false);
+            }
+
+            _startup = startup;
+            _open = open;
+        }
+
         while (true)
         {
             var lease = await _pool.AcquireAsync(_startup.Key, _stop.Token);
@@ -452,6 +494,12 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IDisposable
             {
                 State = PooledClientState.Unlinked;
                 var port = _startup.Key.Port.Name();
+                if (_stopping)
+                {
+                    return (null, [], null, false);
+                }
+
+                Diagnostics.ConMgrMetrics.RecordPoolWaitTimeout(port);
                 _log.Log($"{_client.Describe()} waited pool_wait_timeout ({ConMgrConfigLoader.Format(_settings.WaitTimeout)}) for a server connection of {_startup.Key}");
                 return (null, [], ClientErrors.PoolWaitTimeout(port, _client.Instance ?? "its instance", ConMgrConfigLoader.Format(_settings.WaitTimeout)), false);
             }

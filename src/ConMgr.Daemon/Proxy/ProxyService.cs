@@ -150,7 +150,10 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
             var mode = settings.Pool.ModeFor(port == ProxyPort.ReadWrite);
             if (mode != ServerPoolMode.None && pools is not null && decision?.Credentials is not null)
             {
-                var (pooledEnd, session, poolError, retry) = await pools.StartAsync(connection, port, mode, route.Index, instance, StartupFor(port, instance, startup), decision, instanceName);
+                var reroute = mode == ServerPoolMode.Transaction && settings.Pool.FailoverFor(port == ProxyPort.ReadWrite) == PoolFailover.Reroute
+                    ? RerouteFor(connection, port, startup, decision, pools)
+                    : null;
+                var (pooledEnd, session, poolError, retry) = await pools.StartAsync(connection, port, mode, route.Index, instance, StartupFor(port, instance, startup), decision, reroute);
                 if (poolError is not null && retry)
                 {
                     failures.Add($"instance {instance.Settings.Number}: {poolError.Detail ?? poolError.Message}");
@@ -171,10 +174,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 }
 
                 Diagnostics.ConMgrMetrics.RecordPreauthLogin("ok");
-                connection.InstanceVersion = instance.Version;
-                connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
-                registry.Assign(connection, route.Index);
-                connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
+                Route(connection, port, route.Index, instance);
                 Attach(connection, session);
                 return (DisposeAfter(pooledEnd!, session), instance.Settings.Number);
             }
@@ -210,12 +210,7 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
                 }
             }
 
-            connection.InstanceVersion = instance.Version;
-
-            // A read-only fallback session is kept while its primary serves (it is read-only by the watchdog library, not by recovery).
-            connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
-            registry.Assign(connection, route.Index);
-            connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
+            Route(connection, port, route.Index, instance);
             var plaintext = connection.Tls is null && server.Tls is null && server.Prelude is null;
             var ended = plaintext && !UseStreamRelay
                 ? await StartOnReactorAsync(connection, server, instance.Settings)
@@ -305,6 +300,35 @@ public sealed class ProxyService(InstanceTable instances, ApplicationRegistry re
         connection.Dispose();
         return false;
     }
+
+    /// <summary>Records where a client was sent: the instance, the table's version then, and what it is checked against from now on.</summary>
+    private void Route(ApplicationConnection connection, ProxyPort port, int index, Instances.InstanceState instance)
+    {
+        connection.InstanceVersion = instance.Version;
+
+        // A read-only fallback session is kept while its primary serves (it is read-only by the watchdog library, not by recovery).
+        connection.TargetAttrs = port == ProxyPort.ReadOnly && !instance.Attributes.InRecovery ? TargetSessionAttrs.Primary : port.Target();
+        registry.Assign(connection, index);
+        connection.Instance = $"{instance.Settings.Address}:{instance.Settings.Port}";
+    }
+
+    /// <summary>pool_failover = reroute: a pooled client between transactions whose instance stopped serving its port is routed again at its next transaction, as at login.</summary>
+    private Pooling.PooledSession.Rerouter RerouteFor(ApplicationConnection connection, ProxyPort port, StartupMessage startup, Auth.PreauthDecision decision, Pooling.PoolService pools) => () =>
+    {
+        var route = Choose(connection, port, []);
+        if (route.Instance is not { } instance)
+        {
+            var error = ClientErrors.NoInstanceForPort(port.Name(), PortNumber(port), route.Refusal!);
+            log.Log($"cannot route {connection.Describe()}'s next transaction on the {port.Name()} port again: {error.Message}");
+            return Task.FromResult<(Pooling.PooledStartup?, Pooling.PooledSession.ServerOpener?, ErrorResponse?)>((null, null, error));
+        }
+
+        var (pooled, open) = pools.Prepare(port, route.Index, instance, StartupFor(port, instance, startup), decision);
+        Route(connection, port, route.Index, instance);
+        log.Log($"routed {connection.Describe()}'s next transaction on the {port.Name()} port to instance {instance.Settings.Number}");
+        guard.CheckNow(connection);
+        return Task.FromResult<(Pooling.PooledStartup?, Pooling.PooledSession.ServerOpener?, ErrorResponse?)>((pooled, open, null));
+    };
 
     private static async Task<string> DisposeAfter(Task<string> ended, Pooling.PooledSession session)
     {

@@ -37,6 +37,13 @@ public sealed class PoolParameterTests
         Assert.Equal(TimeSpan.FromMinutes(1), session.IdleTransactionTimeout);
         Assert.Equal(TimeSpan.FromMilliseconds(250), session.WaitTimeout);
         Assert.Equal("RESET ALL", session.ServerResetQuery);
+
+        // A lost asynchronous commit is never hidden on the read-write port unless the operator says so.
+        Assert.Equal(PoolFailover.Disconnect, none.FailoverFor(readWrite: true));
+        Assert.Equal(PoolFailover.Reroute, none.FailoverFor(readWrite: false));
+        var reroute = Load("pool_failover = reroute\n");
+        Assert.Equal(PoolFailover.Reroute, reroute.FailoverFor(readWrite: true));
+        Assert.Equal(PoolFailover.Disconnect, Load("pool_failover = disconnect\n").FailoverFor(readWrite: false));
     }
 
     [Theory]
