@@ -51,13 +51,7 @@ public sealed partial class PooledSession
     {
         var scan = default(ClientScan);
         var length = buffer.Length;
-        long position = 0;
-        if (_clientStreamRemaining > 0)
-        {
-            var take = Math.Min(_clientStreamRemaining, length);
-            _clientStreamRemaining -= take;
-            position = take;
-        }
+        var position = ContinueLongMessage(ref _clientStreamRemaining, length);
 
         Span<byte> header = stackalloc byte[5];
         while (length - position >= 5)
@@ -103,6 +97,14 @@ public sealed partial class PooledSession
 
         scan.Forward = position;
         return scan;
+    }
+
+    /// <summary>The bytes at a buffer's start that belong to a long message already being passed in pieces.</summary>
+    private static long ContinueLongMessage(ref long remaining, long available)
+    {
+        var take = Math.Min(remaining, available);
+        remaining -= take;
+        return take;
     }
 
     private static void Count(ref ClientScan scan, byte type)
@@ -281,14 +283,8 @@ public sealed partial class PooledSession
     private (long Forward, bool IdleAtEnd) ScanServer(PooledServer server, ReadOnlySequence<byte> buffer)
     {
         var length = buffer.Length;
-        long position = 0;
+        var position = ContinueLongMessage(ref _serverStreamRemaining, length);
         var idleAtEnd = false;
-        if (_serverStreamRemaining > 0)
-        {
-            var take = Math.Min(_serverStreamRemaining, length);
-            _serverStreamRemaining -= take;
-            position = take;
-        }
 
         Span<byte> header = stackalloc byte[6];
         while (length - position >= 5)

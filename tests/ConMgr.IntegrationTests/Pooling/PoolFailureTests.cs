@@ -12,21 +12,11 @@ public sealed class PoolFailureTests
 {
     private const string AllScram = "host all all 127.0.0.1/32 scram-sha-256\n";
 
-    private static async Task<NpgsqlConnection> OpenAsync(int port, string applicationName)
-    {
-        var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={port.ToString(CultureInfo.InvariantCulture)};Username=app;Password={PreauthCluster.Password};Database=postgres;SSL Mode=Disable;Pooling=false;Timeout=30;Command Timeout=60;Application Name={applicationName}");
-        await connection.OpenAsync();
-        return connection;
-    }
+    private static Task<NpgsqlConnection> OpenAsync(int port, string applicationName) => PooledClients.OpenAsync(port, applicationName);
 
-    private static async Task<object?> ScalarAsync(NpgsqlConnection connection, string sql)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
-    }
+    private static Task<object?> ScalarAsync(NpgsqlConnection connection, string sql) => PooledClients.ScalarAsync<object?>(connection, sql);
 
-    private static Task<long> AppBackendsAsync(PreauthCluster t) =>
-        t.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where usename = 'app' and backend_type = 'client backend'");
+    private static Task<long> AppBackendsAsync(PreauthCluster t) => PooledClients.AppBackendsAsync(t.Primary);
 
     [Fact]
     public async Task A_lost_instance_ends_two_hundred_pooled_clients_with_57P01_inside_and_between_transactions_and_closes_its_pool()

@@ -9,18 +9,9 @@ namespace ConMgr.IntegrationTests.Pooling;
 
 public sealed class PoolRerouteTests
 {
-    private static async Task<NpgsqlConnection> OpenAsync(int port, string applicationName)
-    {
-        var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={port.ToString(CultureInfo.InvariantCulture)};Username=app;Password={PreauthCluster.Password};Database=postgres;SSL Mode=Disable;Pooling=false;Timeout=30;Command Timeout=60;Application Name={applicationName}");
-        await connection.OpenAsync();
-        return connection;
-    }
+    private static Task<NpgsqlConnection> OpenAsync(int port, string applicationName) => PooledClients.OpenAsync(port, applicationName);
 
-    private static async Task<int> ServerPortAsync(NpgsqlConnection connection)
-    {
-        await using var command = new NpgsqlCommand("select inet_server_port()", connection);
-        return (int)(await command.ExecuteScalarAsync())!;
-    }
+    private static Task<int> ServerPortAsync(NpgsqlConnection connection) => PooledClients.ScalarAsync<int>(connection, "select inet_server_port()");
 
     [Fact]
     public async Task On_the_read_only_port_clients_between_transactions_of_a_lost_standby_go_on_at_the_other_standby_with_their_settings_and_no_error()
@@ -68,8 +59,7 @@ public sealed class PoolRerouteTests
                     }
 
                     Assert.Equal(kept.Port, await ServerPortAsync(clients[i]));
-                    await using var command = new NpgsqlCommand("select current_setting('application_name')", clients[i]);
-                    Assert.Equal($"reader{i}", await command.ExecuteScalarAsync());
+                    Assert.Equal($"reader{i}", await PooledClients.ScalarAsync<string>(clients[i], "select current_setting('application_name')"));
                 }
 
                 await Poll.UntilAsync(() => t.Cluster.Node.Log.Contains("its next transaction is routed again", StringComparison.Ordinal), TransparentCluster.Deadline, "conmgr's reroute in its log");

@@ -13,21 +13,11 @@ public sealed class PoolingTests
 
     private static Task<PreauthCluster> StartAsync(string lines) => PreauthCluster.StartAsync(AllScram, lines);
 
-    private static async Task<NpgsqlConnection> OpenAsync(PreauthCluster t, string applicationName, string extra = "")
-    {
-        var connection = new NpgsqlConnection($"Host=127.0.0.1;Port={t.ReadWritePort.ToString(CultureInfo.InvariantCulture)};Username=app;Password={PreauthCluster.Password};Database=postgres;SSL Mode=Disable;Pooling=false;Timeout=15;Command Timeout=60;Include Error Detail=true;Application Name={applicationName};{extra}");
-        await connection.OpenAsync();
-        return connection;
-    }
+    private static Task<NpgsqlConnection> OpenAsync(PreauthCluster t, string applicationName) => PooledClients.OpenAsync(t.ReadWritePort, applicationName);
 
-    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql)
-    {
-        await using var command = new NpgsqlCommand(sql, connection);
-        return (T)(await command.ExecuteScalarAsync())!;
-    }
+    private static Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql) => PooledClients.ScalarAsync<T>(connection, sql);
 
-    private static Task<long> AppBackendsAsync(PreauthCluster t) =>
-        t.Primary.ScalarAsync<long>("select count(*) from pg_stat_activity where usename = 'app' and backend_type = 'client backend'");
+    private static Task<long> AppBackendsAsync(PreauthCluster t) => PooledClients.AppBackendsAsync(t.Primary);
 
     [Fact]
     public async Task In_session_mode_a_server_connection_outlives_its_client_and_the_next_client_finds_it_reset_with_its_own_settings()
