@@ -330,6 +330,12 @@ public sealed partial class PooledSession
             {
                 server.Reported[status.Name] = status.Value;
                 _told[status.Name] = status.Value;
+                if (PooledStartup.Reported.Contains(status.Name))
+                {
+                    // The client changed it (SET, RESET, a function's SET, a rollback that undid one): it follows the client, and this server no longer has its login value.
+                    _clientSettings[status.Name] = status.Value;
+                    server.Applied[status.Name] = status.Value;
+                }
             }
 
             position += total;
@@ -347,16 +353,16 @@ public sealed partial class PooledSession
     private async Task<ErrorResponse?> ApplySettingsAsync(PooledServer server)
     {
         var sql = new StringBuilder();
-        foreach (var (name, value) in _startup.Settings)
+        foreach (var (name, value) in _clientSettings)
         {
-            var have = server.Applied.TryGetValue(name, out var applied) ? applied : server.Reported.TryGetValue(name, out var reported) ? reported : null;
+            var have = PooledStartup.Reported.Contains(name) && server.Reported.TryGetValue(name, out var now) ? now : server.Applied.TryGetValue(name, out var applied) ? applied : server.Reported.TryGetValue(name, out var reported) ? reported : null;
             if (have != value)
             {
                 sql.Append("SET ").Append(QuoteName(name)).Append(" TO ").Append(QuoteLiteral(value)).Append(';');
             }
         }
 
-        var stale = server.Applied.Keys.Where(name => !_startup.Settings.ContainsKey(name)).ToList();
+        var stale = server.Applied.Keys.Where(name => !_clientSettings.ContainsKey(name)).ToList();
         foreach (var name in stale)
         {
             sql.Append("RESET ").Append(QuoteName(name)).Append(';');
@@ -375,9 +381,12 @@ public sealed partial class PooledSession
                 server.Applied.Remove(name);
             }
 
-            foreach (var (name, value) in _startup.Settings)
+            foreach (var (name, value) in _clientSettings.ToList())
             {
-                server.Applied[name] = value;
+                // A reported value as the server spells it ("ISO" becomes "ISO, MDY"): compared with that from now on, so it is SET once.
+                var inForce = PooledStartup.Reported.Contains(name) && server.Reported.TryGetValue(name, out var reported) ? reported : value;
+                server.Applied[name] = inForce;
+                _clientSettings[name] = inForce;
             }
         }
 

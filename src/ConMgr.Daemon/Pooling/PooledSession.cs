@@ -63,6 +63,9 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    /// <summary>The client's movable settings: its startup parameters, then every reported one it changed since (from ParameterStatus).</summary>
+    private readonly Dictionary<string, string> _clientSettings = new(StringComparer.OrdinalIgnoreCase);
+
     private PooledServer? _server;
     private Task<PumpEnd>? _pump;
     private int _outstanding;
@@ -87,6 +90,11 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
         _keys = keys;
         _log = log;
         _clientStream = client.OpenStream();
+        foreach (var (name, value) in startup.Settings)
+        {
+            _clientSettings[name] = value;
+        }
+
         _clientReader = PipeReader.Create(_clientStream, new StreamPipeReaderOptions(pool: MemoryPool<byte>.Shared, bufferSize: 16 * 1024, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true));
     }
 
@@ -448,15 +456,16 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
         _clientBusy = true;
         _outstanding += scan.Replies;
         _unsynced = scan.EndsUnsynced || (_unsynced && !scan.HasSync);
-        if (scan.Pins != SessionStateUse.None && _mode == ServerPoolMode.Transaction)
+        var pins = scan.Pins & ~SessionStateUse.ReportedSetting;
+        if (pins != SessionStateUse.None && _mode == ServerPoolMode.Transaction)
         {
-            if ((Pins & scan.Pins) != scan.Pins)
+            if ((Pins & pins) != pins)
             {
-                _log.Log($"pooled session of {_client.Describe()} is pinned to backend process {_server?.ProcessId}: {scan.Pins}");
-                Diagnostics.ConMgrMetrics.RecordPoolPin(scan.Pins.ToString());
+                _log.Log($"pooled session of {_client.Describe()} is pinned to backend process {_server?.ProcessId}: {pins}");
+                Diagnostics.ConMgrMetrics.RecordPoolPin(pins.ToString());
             }
 
-            Pins |= scan.Pins;
+            Pins |= pins;
         }
     }
 

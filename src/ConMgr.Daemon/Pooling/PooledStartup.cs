@@ -26,6 +26,12 @@ public sealed class PooledStartup
         "bytea_output", "standard_conforming_strings", "geqo", "jit", "work_mem", "timezone_abbreviations",
     }.ToFrozenDictionary(name => name, name => name, StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Movable parameters the server reports (GUC_REPORT): a client's change to one is read from ParameterStatus and carried to its next server.</summary>
+    public static readonly FrozenSet<string> Reported = new[]
+    {
+        "application_name", "client_encoding", "DateStyle", "IntervalStyle", "TimeZone", "default_transaction_read_only",
+    }.ToFrozenSet(StringComparer.OrdinalIgnoreCase);
+
     private PooledStartup(PoolKey key, StartupMessage server, IReadOnlyDictionary<string, string> settings, IReadOnlyList<string> unsupportedOptions, int requestedMinorVersion)
     {
         RequestedMinorVersion = requestedMinorVersion;

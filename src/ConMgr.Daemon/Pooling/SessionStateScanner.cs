@@ -36,6 +36,9 @@ public enum SessionStateUse
 
     /// <summary>The text was too long to read whole: taken as if it held everything.</summary>
     Unread = 1 << 9,
+
+    /// <summary>A SET of a parameter the server reports (TimeZone, application_name, DateStyle …): followed exactly from ParameterStatus and carried to the next server, so it pins nothing.</summary>
+    ReportedSetting = 1 << 10,
 }
 
 /// <summary>
@@ -172,14 +175,14 @@ public static class SessionStateScanner
                     return SessionStateUse.None;
                 }
 
-                _found |= SessionStateUse.SessionSetting;
+                _found |= IsReported(word) ? SessionStateUse.ReportedSetting : SessionStateUse.SessionSetting;
                 return SessionStateUse.None;
             }
 
             if (_afterSetSession)
             {
                 _afterSetSession = false;
-                _found |= Is(word, "authorization"u8) ? SessionStateUse.Role : SessionStateUse.SessionSetting;
+                _found |= Is(word, "authorization"u8) ? SessionStateUse.Role : IsReported(word) ? SessionStateUse.ReportedSetting : SessionStateUse.SessionSetting;
                 return SessionStateUse.None;
             }
 
@@ -326,6 +329,15 @@ public static class SessionStateScanner
             return found;
         }
     }
+
+    /// <summary>
+    /// Settings the server reports on every change (GUC_REPORT) and a client may SET: their value in
+    /// force is what the last ParameterStatus said, so they move with the client. <c>SET TIME ZONE</c>
+    /// is TimeZone and <c>SET NAMES</c> client_encoding.
+    /// </summary>
+    private static bool IsReported(ReadOnlySpan<byte> word) =>
+        Is(word, "application_name"u8) || Is(word, "timezone"u8) || Is(word, "time"u8) || Is(word, "datestyle"u8) || Is(word, "intervalstyle"u8)
+        || Is(word, "client_encoding"u8) || Is(word, "names"u8) || Is(word, "default_transaction_read_only"u8);
 
     private static bool Is(ReadOnlySpan<byte> word, ReadOnlySpan<byte> keyword)
     {

@@ -118,6 +118,44 @@ public sealed class PoolingTests
     }
 
     [Fact]
+    public async Task A_set_of_a_reported_parameter_pins_nothing_follows_its_client_to_another_server_and_never_reaches_the_next_client()
+    {
+        await using var t = await StartAsync("server_pool_mode = transaction\nread_write_max_server_connections = 2\n");
+        var serverDefault = await t.Primary.ScalarAsync<string>("show timezone");
+        await using var a = await OpenAsync(t, "a");
+        await using var b = await OpenAsync(t, "b");
+        var first = await ScalarAsync<int>(a, "select pg_backend_pid()");
+        await using (var set = new NpgsqlCommand("set timezone = 'Asia/Tokyo'", a))
+        {
+            await set.ExecuteNonQueryAsync();
+        }
+
+        Assert.Equal("Asia/Tokyo", a.PostgresParameters["TimeZone"]);
+
+        // b's transaction takes the server a set it on; a's next transaction lands on the other one, with its time zone.
+        await using (var transaction = await b.BeginTransactionAsync())
+        {
+            Assert.Equal(first, await ScalarAsync<int>(b, "select pg_backend_pid()"));
+            Assert.Equal(serverDefault, await ScalarAsync<string>(b, "show timezone"));
+            Assert.NotEqual(first, await ScalarAsync<int>(a, "select pg_backend_pid()"));
+            Assert.Equal("Asia/Tokyo", await ScalarAsync<string>(a, "show timezone"));
+            await transaction.CommitAsync();
+        }
+
+        // Each client's ParameterStatus stream says what a direct session would: its own time zone.
+        Assert.Equal(serverDefault, b.PostgresParameters["TimeZone"]);
+        Assert.Equal("Asia/Tokyo", a.PostgresParameters["TimeZone"]);
+        for (var i = 0; i < 4; i++)
+        {
+            Assert.Equal("Asia/Tokyo", await ScalarAsync<string>(a, "show timezone"));
+            Assert.Equal(serverDefault, await ScalarAsync<string>(b, "show timezone"));
+        }
+
+        var status = await t.Cluster.Node.CtlAsync("status", "-i", "application");
+        Assert.DoesNotContain("pinned:", status.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_client_that_waits_pool_wait_timeout_for_a_server_gets_53300_and_the_holder_is_not_disturbed()
     {
         await using var t = await StartAsync("server_pool_mode = transaction\nread_write_max_server_connections = 1\npool_wait_timeout = 1s\n");

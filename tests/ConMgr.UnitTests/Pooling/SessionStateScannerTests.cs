@@ -27,7 +27,11 @@ public sealed class SessionStateScannerTests
     [InlineData("deallocate all", SessionStateUse.SqlPrepare)]
     [InlineData("set search_path = a", SessionStateUse.SessionSetting)]
     [InlineData("SET SESSION statement_timeout = 5", SessionStateUse.SessionSetting)]
-    [InlineData("set time zone 'UTC'", SessionStateUse.SessionSetting)]
+    [InlineData("set time zone 'UTC'", SessionStateUse.ReportedSetting)]
+    [InlineData("SET TimeZone = 'UTC'", SessionStateUse.ReportedSetting)]
+    [InlineData("set session application_name to 'x'", SessionStateUse.ReportedSetting)]
+    [InlineData("set names 'UTF8'", SessionStateUse.ReportedSetting)]
+    [InlineData("begin; set DateStyle = ISO; commit", SessionStateUse.ReportedSetting)]
     [InlineData("set \"my.var\" = 1", SessionStateUse.SessionSetting)]
     [InlineData("reset all", SessionStateUse.SessionSetting)]
     [InlineData("select set_config('a.b', 'c', false)", SessionStateUse.SessionSetting)]
@@ -43,6 +47,12 @@ public sealed class SessionStateScannerTests
     [InlineData("do $$ begin execute 'listen x'; end $$", SessionStateUse.SqlPrepare)]
     [InlineData("set search_path", SessionStateUse.SessionSetting)]
     public void Finds_session_state(string sql, SessionStateUse expected) => Assert.Equal(expected, Scan(sql) & expected);
+
+    [Theory]
+    [InlineData("set timezone = 'UTC'")]
+    [InlineData("set application_name = 'x'")]
+    [InlineData("set time zone local")]
+    public void A_set_of_a_reported_parameter_is_no_session_setting(string sql) => Assert.Equal(SessionStateUse.ReportedSetting, Scan(sql));
 
     [Theory]
     [InlineData("select 1")]
@@ -62,6 +72,7 @@ public sealed class SessionStateScannerTests
     [InlineData("begin; select 1; commit")]
     [InlineData("unlisten *")]
     [InlineData("select E'it''s \\' listen x'")]
+    [InlineData("set local timezone = 'UTC'")]
     public void Leaves_ordinary_statements_alone(string sql) => Assert.Equal(SessionStateUse.None, Scan(sql));
 
     [Fact]
