@@ -156,6 +156,19 @@ public sealed class PoolingTests
     }
 
     [Fact]
+    public async Task A_tls_client_with_channel_binding_shares_a_server_connection_with_a_plaintext_one()
+    {
+        await using var t = await StartAsync("server_pool_mode = transaction\nread_write_max_server_connections = 1\n");
+        const string Sql = "select current_user || ' ' || pg_backend_pid()";
+        var tls = await PreauthCluster.PsqlAsync(t.ReadWritePort, "app", options: t.VerifiedTls("require"), sql: Sql);
+        var plain = await PreauthCluster.PsqlAsync(t.ReadWritePort, "app", sql: Sql);
+        Assert.True(tls.ExitCode == 0, tls.Output);
+        Assert.True(plain.ExitCode == 0, plain.Output);
+        Assert.StartsWith("app ", tls.StandardOutput.Trim(), StringComparison.Ordinal);
+        Assert.Equal(tls.StandardOutput.Trim(), plain.StandardOutput.Trim());
+    }
+
+    [Fact]
     public async Task A_client_that_waits_pool_wait_timeout_for_a_server_gets_53300_and_the_holder_is_not_disturbed()
     {
         await using var t = await StartAsync("server_pool_mode = transaction\nread_write_max_server_connections = 1\npool_wait_timeout = 1s\n");
