@@ -52,6 +52,9 @@ public static class Program
             case ["preauth", ..]:
                 await PreauthBenchmark.RunAsync(Option(args, "--rounds", 5), Option(args, "--seconds", 10), Option(args, "--flood-seconds", 10));
                 return 0;
+            case ["txpool", ..]:
+                await TransactionPoolBenchmark.RunAsync(Option(args, "--rounds", 3), Option(args, "--seconds", 10), [.. (args.SkipWhile(a => a != "--clients").Skip(1).FirstOrDefault() ?? "16,64,256").Split(',').Select(c => int.Parse(c, System.Globalization.CultureInfo.InvariantCulture))]);
+                return 0;
             case ["idle-proxy", ..]:
                 await IdleProxyBenchmark.RunAsync(Option(args, "--sessions", 10_000), Option(args, "--concurrency", 64), args.Contains("--tls"), Option(args, "--cycles", 1));
                 return 0;
@@ -73,7 +76,7 @@ public static class Program
                 await ConnectBenchmark.RunAsync(Option(args, "--rounds", 300), quiesce: !args.Contains("--back-to-back"));
                 return 0;
             default:
-                Console.Error.WriteLine("usage: cm_bench soak [--seconds 900] [--phases unix,proxy,hogs,storm,rt] [--interval-ms 200] [--timeout-ms 1000] [--sleepers 8] [--cuts 10]\n       cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30] [--auth plaintext|tls|secret] [--no-tcp-baseline]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3] [--tls]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench pool [--rounds 5] [--seconds 10] [--workers 8]\n       cm_bench web-mix [--seconds 60] [--workers 4] [--failover-at 30]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect] [--paths direct,conmgr,pgbouncer,haproxy] [--tls]\n       cm_bench preauth [--rounds 5] [--seconds 10] [--flood-seconds 10]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64] [--tls] [--cycles 1]\n       cm_bench http-load [--rounds 6] [--seconds 15] [--rate 1000] [--cuts 20]\n       cm_bench heartbeat-flood [--rounds 3] [--seconds 10] [--workers 16]");
+                Console.Error.WriteLine("usage: cm_bench soak [--seconds 900] [--phases unix,proxy,hogs,storm,rt] [--interval-ms 200] [--timeout-ms 1000] [--sleepers 8] [--cuts 10]\n       cm_bench detection [--cuts 20] [--interval-ms 200] [--timeout-ms 1000] [--tcp-window-s 30] [--auth plaintext|tls|secret] [--no-tcp-baseline]\n       cm_bench scale [--peers 1000,10000] [--settle-s 5] [--window-s 20] [--rounds 3] [--tls]\n       cm_bench connect [--rounds 300] [--back-to-back]\n       cm_bench pool [--rounds 5] [--seconds 10] [--workers 8]\n       cm_bench web-mix [--seconds 60] [--workers 4] [--failover-at 30]\n       cm_bench failover [--rounds 5] [--check-attr-interval-ms 1000] [--npgsql-timeout-s 5]\n       cm_bench fuzz [--seconds 300] [--seed N]\n       cm_bench proxy [--rounds 5] [--seconds 20] [--modes select,single,connect] [--paths direct,conmgr,pgbouncer,haproxy] [--tls]\n       cm_bench preauth [--rounds 5] [--seconds 10] [--flood-seconds 10]\n       cm_bench txpool [--rounds 3] [--seconds 10] [--clients 16,64,256]\n       cm_bench memory [--connections 50000] [--concurrency 500] [--jit-bin DIR]\n       cm_bench idle-proxy [--sessions 10000] [--concurrency 64] [--tls] [--cycles 1]\n       cm_bench http-load [--rounds 6] [--seconds 15] [--rate 1000] [--cuts 20]\n       cm_bench heartbeat-flood [--rounds 3] [--seconds 10] [--workers 16]");
                 return 1;
         }
     }
