@@ -16,7 +16,7 @@ namespace ConMgr.Bench;
 /// </summary>
 public static class TransactionPoolBenchmark
 {
-    private const string Password = "bench password";
+    private const string Password = ScramBench.Password;
     private static readonly string[] Paths = ["direct", "conmgr", "pgbouncer"];
 
     public static async Task RunAsync(int rounds, int seconds, IReadOnlyList<int> clients)
@@ -29,16 +29,10 @@ public static class TransactionPoolBenchmark
             ExtraSettings = ["max_connections = 400", "listen_addresses = '127.0.0.1,127.0.0.2'", .. auth.WatchdogTls()],
         });
         var primary = cluster.Primary;
-        await primary.ExecuteAsync($"set password_encryption = 'scram-sha-256'; create role bench login password '{Password}'; grant pg_read_all_data to bench");
-        var hba = Path.Combine(primary.DataDirectory, "pg_hba.conf");
-        await File.WriteAllTextAsync(hba, "host all bench 0.0.0.0/0 scram-sha-256\n" + await File.ReadAllTextAsync(hba));
-        await primary.ExecuteAsync("select pg_reload_conf()");
-        (await ProxyBenchmark.PgBenchAsync("127.0.0.2", primary.Port, ["-i", "-q", "-s", "10"])).EnsureSuccess("pgbench -i");
+        await ScramBench.PreparePrimaryAsync(primary, scale: 10);
 
         using var scratch = new ScratchDirectory("txpoolbench");
-        var hbaFile = Path.Combine(scratch.Path, "conmgr_hba.conf");
-        await File.WriteAllTextAsync(hbaFile, "host all all 127.0.0.1/32 scram-sha-256\n");
-        await ProcessRunner.RunAsync("chown", ["-R", "postgres", scratch.Path], RunAs.Self);
+        var hbaFile = await ScramBench.ConmgrHbaAsync(scratch);
         var rw = FreePort.Next();
         await using var node = await ConMgrNode.CreateAsync($"read_write_port = {rw}\nlisten_addresses = '127.0.0.1'\nmax_connections = 2000\nheartbeat_interval = 1s\nheartbeat_timeout = 3s\nlog_min_messages = warning\nbackend_sslmode = disable\npreauth = on\nhba_file = '{hbaFile}'\nserver_pool_mode = transaction\nread_write_max_server_connections = 20\n{auth.ConmgrTls()}" + ConMgrNode.InstanceLines(cluster));
         await node.StartAsync();
