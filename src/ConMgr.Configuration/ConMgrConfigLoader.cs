@@ -42,20 +42,11 @@ public static partial class ConMgrConfigLoader
     /// <summary>Most server connections a port may keep per instance: more than any PostgreSQL's max_connections serves.</summary>
     private const int MaxPoolServers = 262143;
 
-    /// <summary>Most named statements per server connection: each costs the server a plan's memory.</summary>
-    private const int MaxPreparedStatementsLimit = 100_000;
-
     private static readonly FrozenDictionary<string, ServerPoolMode> PoolModes = new Dictionary<string, ServerPoolMode>(StringComparer.OrdinalIgnoreCase)
     {
         ["none"] = ServerPoolMode.None,
         ["session"] = ServerPoolMode.Session,
         ["transaction"] = ServerPoolMode.Transaction,
-    }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
-
-    private static readonly FrozenDictionary<string, PoolUnsupported> Unsupported = new Dictionary<string, PoolUnsupported>(StringComparer.OrdinalIgnoreCase)
-    {
-        ["pin"] = PoolUnsupported.Pin,
-        ["error"] = PoolUnsupported.Error,
     }.ToFrozenDictionary(StringComparer.OrdinalIgnoreCase);
 
     private static readonly FrozenDictionary<string, PoolFailover> Failovers = new Dictionary<string, PoolFailover>(StringComparer.OrdinalIgnoreCase)

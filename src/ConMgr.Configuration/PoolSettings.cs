@@ -14,16 +14,6 @@ public enum ServerPoolMode
     Transaction,
 }
 
-/// <summary>server_pool_unsupported: what transaction mode does with session state it cannot carry to another server.</summary>
-public enum PoolUnsupported
-{
-    /// <summary>The client keeps its server until the state is gone (the pool is session mode for it meanwhile).</summary>
-    Pin,
-
-    /// <summary>The statement gets 0A000, as PgBouncer and PGD leave it.</summary>
-    Error,
-}
-
 /// <summary>pool_failover: what a pooled client between transactions gets when its instance stops serving its port.</summary>
 public enum PoolFailover
 {
@@ -69,12 +59,6 @@ public sealed record PoolSettings
 
     /// <summary>server_reset_query: run on a session-mode server connection when its client leaves, and after a pin.</summary>
     public string ServerResetQuery { get; init; } = "DISCARD ALL";
-
-    /// <summary>max_prepared_statements (PgBouncer's name and default): named statements kept per server connection; 0: a named statement pins.</summary>
-    public int MaxPreparedStatements { get; init; } = 200;
-
-    /// <summary>server_pool_unsupported.</summary>
-    public PoolUnsupported Unsupported { get; init; } = PoolUnsupported.Pin;
 
     /// <summary>pool_failover; null: disconnect on the read-write port (a lost asynchronous commit is never hidden), reroute on the read-only port.</summary>
     public PoolFailover? Failover { get; init; }

@@ -107,11 +107,7 @@ public sealed class ApplicationRegistry(int maxConnections)
         ArgumentNullException.ThrowIfNull(connection);
         lock (_gate)
         {
-            if (connection.InstanceIndex >= 0)
-            {
-                _outstanding[connection.InstanceIndex]--;
-            }
-
+            UnassignLocked(connection);
             connection.InstanceIndex = index;
             _outstanding[index] = _outstanding.GetValueOrDefault(index) + 1;
         }
@@ -123,13 +119,19 @@ public sealed class ApplicationRegistry(int maxConnections)
         ArgumentNullException.ThrowIfNull(connection);
         lock (_gate)
         {
-            if (connection.InstanceIndex >= 0)
-            {
-                _outstanding[connection.InstanceIndex]--;
-            }
-
-            connection.InstanceIndex = -1;
+            UnassignLocked(connection);
         }
+    }
+
+    /// <summary>Under the lock: the connection's instance, if any, counts it no more.</summary>
+    private void UnassignLocked(ApplicationConnection connection)
+    {
+        if (connection.InstanceIndex >= 0)
+        {
+            _outstanding[connection.InstanceIndex]--;
+        }
+
+        connection.InstanceIndex = -1;
     }
 
     /// <summary>Completes when no application connection is left.</summary>

@@ -61,7 +61,6 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
     private readonly PipeReader _clientReader;
     private readonly Dictionary<string, string> _told = new(StringComparer.OrdinalIgnoreCase);
     private readonly CancellationTokenSource _stop = new();
-    private readonly TaskCompletionSource<string> _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>The client's movable settings: its startup parameters, then every reported one it changed since (from ParameterStatus).</summary>
     private readonly Dictionary<string, string> _clientSettings = new(StringComparer.OrdinalIgnoreCase);
@@ -129,8 +128,6 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
 
     /// <summary>The linked server's process id, or 0.</summary>
     public int ServerProcessId => Volatile.Read(ref _server)?.ProcessId ?? 0;
-
-    public Task<string> Ended => _ended.Task;
 
     /// <summary>The client's pool.</summary>
     public PoolKey Key => _startup.Key;
@@ -232,7 +229,6 @@ public sealed partial class PooledSession : IRelay, ICancelTarget, IReroutable, 
         }
 
         await EndAsync();
-        _ended.TrySetResult(reason);
         return reason;
     }
 

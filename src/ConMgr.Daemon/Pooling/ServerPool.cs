@@ -65,15 +65,6 @@ public sealed class ServerPool : IDisposable
         }
     }
 
-    /// <summary>Idle connections, and clients waiting, for status and metrics.</summary>
-    public (int Idle, int Waiting) Totals()
-    {
-        lock (_gate)
-        {
-            return (_idle.Values.Sum(s => s.Count), _waiters.Count);
-        }
-    }
-
     /// <summary>
     /// An idle connection of <paramref name="key"/>'s pool, or a place to open one (the caller
     /// opens it and calls <see cref="Opened"/> or <see cref="OpenFailed"/>). Waits at most
